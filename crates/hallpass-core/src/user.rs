@@ -1,0 +1,236 @@
+//! People: users, their roles and lifecycle, groups and invites.
+//! Invariant: a user is bound to at most one OS uid, and only an Active user acts.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+use crate::id::{GroupName, UserId};
+use crate::time::Timestamp;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Grantee,
+    Auditor,
+    /// A contractor with no account, reachable only through an access link.
+    External,
+}
+
+impl Role {
+    /// Admins and auditors see everything; only admins change anything.
+    pub fn sees_everything(self) -> bool {
+        matches!(self, Role::Admin | Role::Auditor)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Grantee => "grantee",
+            Role::Auditor => "auditor",
+            Role::External => "external",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "admin" => Ok(Role::Admin),
+            "grantee" => Ok(Role::Grantee),
+            "auditor" => Ok(Role::Auditor),
+            other => Err(DomainError::invalid(
+                "role",
+                format!("`{other}` is not one of admin, grantee, auditor"),
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Invited,
+    Active,
+    Deleted,
+}
+
+impl fmt::Display for UserStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UserStatus::Invited => "invited",
+            UserStatus::Active => "active",
+            UserStatus::Deleted => "deleted",
+        })
+    }
+}
+
+/// The OS account a user is bound to; the kernel's peer credentials are matched against `uid`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsAccount {
+    pub uid: u32,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    pub role: Role,
+    pub status: UserStatus,
+    #[serde(default)]
+    pub os: Option<OsAccount>,
+    #[serde(default)]
+    pub manager: Option<UserId>,
+    #[serde(default)]
+    pub groups: BTreeSet<GroupName>,
+    pub created_at: Timestamp,
+}
+
+impl User {
+    pub fn is_active(&self) -> bool {
+        self.status == UserStatus::Active
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.is_active() && self.role == Role::Admin
+    }
+
+    /// `Ada Lovelace <ada@example.com>`
+    pub fn label(&self) -> String {
+        format!("{} <{}>", self.name, self.email)
+    }
+}
+
+/// Normalises and checks an e-mail address: trimmed, lowercased, one `@`, a dot in the domain.
+pub fn normalize_email(s: &str) -> Result<String, DomainError> {
+    let e = s.trim().to_ascii_lowercase();
+    let valid = match e.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && e.len() <= 254
+                && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    if valid {
+        Ok(e)
+    } else {
+        Err(DomainError::invalid(
+            "email",
+            format!("`{}` is not an e-mail address", s.trim()),
+        ))
+    }
+}
+
+/// Checks a display name: non-empty, at most 200 characters, no control characters.
+pub fn validate_person_name(s: &str) -> Result<String, DomainError> {
+    let n = s.trim();
+    if n.is_empty() {
+        return Err(DomainError::invalid("name", "must not be empty"));
+    }
+    if n.chars().count() > 200 || n.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            "name",
+            "must be at most 200 printable characters",
+        ));
+    }
+    Ok(n.to_string())
+}
+
+/// Checks a phone number: digits with optional `+`, spaces, dashes, dots and parentheses.
+pub fn validate_phone(s: &str) -> Result<String, DomainError> {
+    let p = s.trim();
+    let digits = p.chars().filter(char::is_ascii_digit).count();
+    if (4..=20).contains(&digits)
+        && p.chars()
+            .all(|c| c.is_ascii_digit() || " +-.()".contains(c))
+    {
+        Ok(p.to_string())
+    } else {
+        Err(DomainError::invalid(
+            "phone",
+            format!("`{p}` is not a phone number like +44 20 7946 0000"),
+        ))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: GroupName,
+    #[serde(default)]
+    pub description: String,
+    pub members: BTreeSet<UserId>,
+    pub created_at: Timestamp,
+}
+
+/// An invitation. The code itself is never stored: only its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    pub code_hash: [u8; 32],
+    pub user: UserId,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            normalize_email("  Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "@x.com",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "a@.com",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn roles_parse_but_external_is_not_assignable() {
+        assert_eq!("Admin".parse::<Role>().unwrap(), Role::Admin);
+        assert!("external".parse::<Role>().is_err());
+        assert!(
+            "root"
+                .parse::<Role>()
+                .unwrap_err()
+                .to_string()
+                .contains("root")
+        );
+    }
+
+    #[test]
+    fn phones() {
+        assert!(validate_phone("+44 20 7946 0000").is_ok());
+        assert!(validate_phone("call me").is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! hallpass-proto: the wire protocol between `hallpassd` and its clients.
+//!
+//! Owns the tarpc service trait [`Hallpass`], the wire types, [`ApiError`], the protocol version
+//! and the transport (length-prefixed JSON frames, at most [`MAX_FRAME`] bytes). Architecture
+//! invariant: nothing here trusts a client; identity is never a field of a request, it is the
+//! kernel-verified peer of the connection.
+//!
+//! # Wire format
+//! Every frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON (tarpc's
+//! `ClientMessage` / `Response` envelopes). A client first calls `hello` with its protocol
+//! version; a server with another major version answers `VersionMismatch`.
+
+pub mod error;
+pub mod transport;
+pub mod types;
+
+pub use error::ApiError;
+pub use transport::{MAX_FRAME, connect_unix, framed_json};
+pub use types::*;
+
+use hallpass_core::audit::AuditEvent;
+use hallpass_core::flow::Flow;
+use hallpass_core::integration::{Bundle, Integration};
+use hallpass_core::user::Role;
+use hallpass_core::{BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId};
+
+/// The protocol's major version: clients and servers must agree on it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The hallpass service. Every method answers for the connection's caller.
+#[tarpc::service]
+pub trait Hallpass {
+    /// Handshake: protocol and daemon versions. Never refused, needs no account.
+    async fn hello(hello: ClientHello) -> Result<ServerHello, ApiError>;
+    /// Who the daemon thinks the caller is.
+    async fn whoami() -> Result<WhoAmI, ApiError>;
+    /// Creates the first admin, bound to the calling OS user. Refused once an admin exists.
+    async fn signup(args: SignupArgs) -> Result<UserView, ApiError>;
+    /// Binds the calling OS user to an invited account.
+    async fn accept_invite(code: String) -> Result<UserView, ApiError>;
+
+    async fn invite_user(args: InviteArgs) -> Result<InviteCreated, ApiError>;
+    async fn list_users(query: UserQuery) -> Result<Page<UserView>, ApiError>;
+    async fn get_user(user: UserRef) -> Result<UserView, ApiError>;
+    async fn set_role(user: UserRef, role: Role) -> Result<UserView, ApiError>;
+    async fn set_manager(user: UserRef, manager: Option<UserRef>) -> Result<UserView, ApiError>;
+    async fn delete_user(user: UserRef) -> Result<UserView, ApiError>;
+
+    async fn create_group(name: GroupName, description: String) -> Result<GroupView, ApiError>;
+    async fn delete_group(name: GroupName) -> Result<GroupView, ApiError>;
+    async fn list_groups() -> Result<Vec<GroupView>, ApiError>;
+    async fn get_group(name: GroupName) -> Result<GroupView, ApiError>;
+    async fn add_member(group: GroupName, user: UserRef) -> Result<GroupView, ApiError>;
+    async fn remove_member(group: GroupName, user: UserRef) -> Result<GroupView, ApiError>;
+
+    async fn put_integration(
+        integration: Integration,
+        mode: PutMode,
+    ) -> Result<Integration, ApiError>;
+    async fn list_integrations() -> Result<Vec<Integration>, ApiError>;
+    async fn get_integration(name: IntegrationName) -> Result<Integration, ApiError>;
+    async fn delete_integration(name: IntegrationName) -> Result<Integration, ApiError>;
+
+    async fn put_bundle(bundle: Bundle, mode: PutMode) -> Result<Bundle, ApiError>;
+    async fn list_bundles() -> Result<Vec<Bundle>, ApiError>;
+    async fn delete_bundle(name: BundleName) -> Result<Bundle, ApiError>;
+
+    async fn put_flow(flow: Flow, mode: PutMode) -> Result<Flow, ApiError>;
+    async fn list_flows() -> Result<Vec<FlowView>, ApiError>;
+    async fn get_flow(name: FlowName) -> Result<FlowView, ApiError>;
+    async fn delete_flow(name: FlowName) -> Result<Flow, ApiError>;
+    async fn set_flow_enabled(name: FlowName, enabled: bool) -> Result<Flow, ApiError>;
+
+    async fn submit_request(args: NewRequest) -> Result<RequestView, ApiError>;
+    async fn list_requests(query: RequestQuery) -> Result<Page<RequestView>, ApiError>;
+    async fn get_request(id: RequestId) -> Result<RequestView, ApiError>;
+    async fn approve(id: RequestId, reason: Option<String>) -> Result<RequestView, ApiError>;
+    async fn reject(id: RequestId, reason: Option<String>) -> Result<RequestView, ApiError>;
+    async fn cancel(id: RequestId) -> Result<RequestView, ApiError>;
+    /// A new Pending request like a terminal one.
+    async fn request_again(id: RequestId, args: AgainArgs) -> Result<RequestView, ApiError>;
+
+    async fn list_grants(query: GrantQuery) -> Result<Page<GrantView>, ApiError>;
+    async fn get_grant(id: GrantId) -> Result<GrantView, ApiError>;
+    /// The grantee ends their own access early.
+    async fn release(id: GrantId) -> Result<GrantView, ApiError>;
+    /// An admin ends someone's access.
+    async fn revoke(id: GrantId, reason: Option<String>) -> Result<GrantView, ApiError>;
+    /// Asks for more time on an active grant; goes through the flow's approval.
+    async fn extend(id: GrantId, args: ExtendArgs) -> Result<RequestView, ApiError>;
+
+    async fn list_audit(query: AuditQuery) -> Result<Page<AuditEvent>, ApiError>;
+    async fn verify_audit() -> Result<AuditVerification, ApiError>;
+
+    /// Events after `cursor` visible to the caller; waits up to `wait_ms` for the first one.
+    async fn events_since(cursor: u64, limit: u32, wait_ms: u32) -> Result<EventBatch, ApiError>;
+    /// Counts for dashboards and health checks.
+    async fn status() -> Result<DaemonStatus, ApiError>;
+}

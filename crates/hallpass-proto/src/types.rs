@@ -1,0 +1,351 @@
+//! Wire types: arguments and views. Views carry what a client shows; computed fields (the
+//! status a reader must see now, remaining time) are computed by the daemon with its clock.
+
+use std::str::FromStr;
+
+use hallpass_core::audit::Source;
+use hallpass_core::event::Event;
+use hallpass_core::flow::Flow;
+use hallpass_core::grant::{EndReason, GrantStatus};
+use hallpass_core::integration::Target;
+use hallpass_core::request::{Decision, RequestKind, RequestStatus};
+use hallpass_core::user::{Role, UserStatus};
+use hallpass_core::{
+    BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId, Timestamp, UserId,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientHello {
+    pub protocol: u32,
+    /// e.g. `hallpass-cli 0.1.0`; for logs only.
+    pub client: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerHello {
+    pub protocol: u32,
+    pub daemon_version: String,
+    /// The organisation's name from the daemon's config.
+    pub organisation: String,
+}
+
+/// How to name a user in a request: by id (`U-3`) or e-mail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserRef {
+    Id(UserId),
+    Email(String),
+}
+
+impl FromStr for UserRef {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.parse::<UserId>() {
+            Ok(id) if s.trim().to_ascii_uppercase().starts_with(UserId::PREFIX) => UserRef::Id(id),
+            _ => UserRef::Email(s.trim().to_string()),
+        })
+    }
+}
+
+impl std::fmt::Display for UserRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserRef::Id(id) => write!(f, "{id}"),
+            UserRef::Email(e) => f.write_str(e),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub role: Role,
+    pub status: UserStatus,
+    pub os_user: Option<String>,
+    pub os_uid: Option<u32>,
+    pub manager: Option<UserId>,
+    pub manager_email: Option<String>,
+    pub groups: Vec<GroupName>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub uid: u32,
+    /// None when the OS user has no account (yet).
+    pub user: Option<UserView>,
+    /// True while no admin exists: `signup` will work.
+    pub signup_open: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignupArgs {
+    pub email: String,
+    pub name: String,
+    pub source: Source,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteArgs {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub phone: Option<String>,
+    /// Seconds until the code expires; the daemon's default (7 days) when None.
+    pub expires_in_secs: Option<u64>,
+}
+
+/// The one and only time an invite code is shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteCreated {
+    pub user: UserView,
+    pub code: String,
+    pub expires_at: Timestamp,
+    /// True when the invite was e-mailed (SMTP configured).
+    pub emailed: bool,
+}
+
+/// Paging: pass the previous page's `next` as `after` to continue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserQuery {
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+    /// Substring of e-mail or name, case-insensitive.
+    pub text: Option<String>,
+    pub group: Option<GroupName>,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupView {
+    pub name: GroupName,
+    pub description: String,
+    pub members: Vec<UserRefView>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRefView {
+    pub id: UserId,
+    pub email: String,
+}
+
+/// Create refuses an existing name; Replace refuses a missing one; Upsert does either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PutMode {
+    Create,
+    Replace,
+    Upsert,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowView {
+    pub flow: Flow,
+    /// Every target the flow offers, bundles expanded.
+    pub offered: Vec<Target>,
+    /// Users named in the flow, for display: id → e-mail.
+    pub user_emails: Vec<UserRefView>,
+    /// Whether the caller may request through it.
+    pub can_request: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRequest {
+    pub flow: FlowName,
+    /// Either a bundle or explicit targets.
+    pub bundle: Option<BundleName>,
+    pub targets: Vec<Target>,
+    /// Seconds; the flow's default when None.
+    pub duration_secs: Option<u64>,
+    pub reason: Option<String>,
+    pub source: Source,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestScope {
+    /// Requests I made.
+    Mine,
+    /// Pending requests I can decide on now.
+    ToApprove,
+    /// Everything (admins and auditors).
+    All,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestQuery {
+    pub scope: RequestScope,
+    pub status: Option<RequestStatus>,
+    pub flow: Option<FlowName>,
+    pub requester: Option<UserRef>,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+impl Default for RequestQuery {
+    fn default() -> Self {
+        RequestQuery {
+            scope: RequestScope::Mine,
+            status: None,
+            flow: None,
+            requester: None,
+            after: None,
+            limit: 100,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestView {
+    pub id: RequestId,
+    pub requester: UserRefView,
+    pub flow: FlowName,
+    pub kind: RequestKind,
+    pub bundle: Option<BundleName>,
+    pub targets: Vec<Target>,
+    pub duration_secs: u64,
+    pub reason: String,
+    /// As a reader must see it now (a pending request past its TTL is timed out).
+    pub status: RequestStatus,
+    pub created_at: Timestamp,
+    pub pending_until: Timestamp,
+    pub approvals: Vec<Decision>,
+    pub rejection: Option<Decision>,
+    pub grants: Vec<GrantSummary>,
+    /// Who could still approve (pending requests only).
+    pub approvers: Vec<UserRefView>,
+    /// Whether the caller may decide on it now.
+    pub can_decide: bool,
+    pub approval_rule: String,
+    pub again_of: Option<RequestId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantSummary {
+    pub id: GrantId,
+    pub target: Target,
+    pub status: GrantStatus,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgainArgs {
+    pub duration_secs: Option<u64>,
+    /// The original reason when None.
+    pub reason: Option<String>,
+    pub source: Source,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtendArgs {
+    pub duration_secs: u64,
+    pub reason: Option<String>,
+    pub source: Source,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantScope {
+    Mine,
+    All,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantQuery {
+    pub scope: GrantScope,
+    /// Only grants whose status is one of these (as seen now); all when empty.
+    pub statuses: Vec<GrantStatus>,
+    pub integration: Option<IntegrationName>,
+    pub user: Option<UserRef>,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+impl Default for GrantQuery {
+    fn default() -> Self {
+        GrantQuery {
+            scope: GrantScope::Mine,
+            statuses: vec![],
+            integration: None,
+            user: None,
+            after: None,
+            limit: 100,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantView {
+    pub id: GrantId,
+    pub request: RequestId,
+    pub user: UserRefView,
+    pub target: Target,
+    /// As a reader must see it now: never Active past `expires_at`.
+    pub status: GrantStatus,
+    pub duration_secs: u64,
+    pub created_at: Timestamp,
+    pub activated_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub remaining_secs: Option<u64>,
+    pub ended_at: Option<Timestamp>,
+    pub end_reason: Option<EndReason>,
+    pub attempts: u32,
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Events about or by this person.
+    pub person: Option<UserRef>,
+    pub integration: Option<IntegrationName>,
+    pub status: Option<String>,
+    /// Substring of the action, e.g. `request.` or `grant.revoke`.
+    pub action: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Sequence number to continue after (ascending order).
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditVerification {
+    pub checked: u64,
+    pub head_seq: u64,
+    pub head_hash: String,
+    /// The first broken link, if any.
+    pub broken_at: Option<u64>,
+    pub why: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventBatch {
+    pub events: Vec<Event>,
+    /// Pass this as the next cursor. Advances past events the caller may not see, too.
+    pub cursor: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub daemon_version: String,
+    pub started_at: Timestamp,
+    pub now: Timestamp,
+    pub users: u64,
+    pub pending_requests: u64,
+    pub active_grants: u64,
+    pub failing_grants: u64,
+    pub audit_head: u64,
+}
