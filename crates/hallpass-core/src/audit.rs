@@ -78,6 +78,43 @@ pub struct AuditEntry {
     pub status: Option<String>,
 }
 
+impl AuditEntry {
+    pub fn new(
+        actor: Actor,
+        source: Source,
+        action: &str,
+        target: impl fmt::Display,
+        summary: impl Into<String>,
+    ) -> Self {
+        AuditEntry {
+            actor,
+            source,
+            action: action.into(),
+            target: target.to_string(),
+            summary: summary.into(),
+            subject: None,
+            integration: None,
+            status: None,
+        }
+    }
+
+    /// The person the event is about.
+    pub fn about(mut self, user: UserId) -> Self {
+        self.subject = Some(user);
+        self
+    }
+
+    pub fn on(mut self, integration: &IntegrationName) -> Self {
+        self.integration = Some(integration.clone());
+        self
+    }
+
+    pub fn with_status(mut self, status: impl fmt::Display) -> Self {
+        self.status = Some(status.to_string());
+        self
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub seq: u64,

@@ -176,13 +176,17 @@ impl Flow {
                     .approvers
                     .iter()
                     .all(|a| matches!(a, Approver::User(_) | Approver::Manager));
-                if only_single_users && (n as usize) > self.approval.approvers.len() {
+                // An entry named twice is still one person.
+                let distinct = self
+                    .approval
+                    .approvers
+                    .iter()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len();
+                if only_single_users && (n as usize) > distinct {
                     return Err(DomainError::invalid(
                         "approval",
-                        format!(
-                            "quorum {n} can never be met by {} named approver(s)",
-                            self.approval.approvers.len()
-                        ),
+                        format!("quorum {n} can never be met by {distinct} named approver(s)"),
                     ));
                 }
             }

@@ -268,10 +268,13 @@ impl Grant {
         request: RequestId,
         now: Timestamp,
     ) -> Result<(), DomainError> {
-        if self.status_at(now) != GrantStatus::Active {
-            return Err(self.wrong("extend"));
+        // Refuse with the state a reader sees: past its deadline an Active grant is revoking.
+        let seen = self.status_at(now);
+        let wrong = || DomainError::transition(format!("grant {}", self.id), seen, "extend");
+        if seen != GrantStatus::Active {
+            return Err(wrong());
         }
-        let e = self.expires_at.ok_or_else(|| self.wrong("extend"))?;
+        let e = self.expires_at.ok_or_else(wrong)?;
         self.expires_at = Some(e.plus(by));
         self.extensions.push(request);
         Ok(())

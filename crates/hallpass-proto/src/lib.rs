@@ -11,6 +11,7 @@
 //! version; a server with another major version answers `VersionMismatch`.
 
 pub mod error;
+pub mod paths;
 pub mod transport;
 pub mod types;
 

@@ -1,0 +1,260 @@
+//! The broker: the daemon's shared state (store, clock, config) and the commit path every
+//! change goes through. Invariants: a change is acknowledged only after `Store::commit` made it
+//! durable; after every commit the event cursor and the scheduler are woken; store failures
+//! reach clients only as an incident id that is also in the log.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+
+use hallpass_core::audit::{Actor, Source};
+use hallpass_core::policy::Directory;
+use hallpass_core::user::{Role, User};
+use hallpass_core::{Clock, DomainError, GrantId, GroupName, Timestamp, UserId};
+use hallpass_proto::ApiError;
+use hallpass_store::{Store, StoreError, Txn};
+use tokio::sync::{Notify, Semaphore, watch};
+
+use crate::config::Config;
+
+/// Why a handler stopped: a designed API error, or a store failure to be logged.
+#[derive(Debug)]
+pub enum Fail {
+    Api(ApiError),
+    Store(StoreError),
+}
+
+impl From<ApiError> for Fail {
+    fn from(e: ApiError) -> Self {
+        Fail::Api(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+impl From<DomainError> for Fail {
+    fn from(e: DomainError) -> Self {
+        Fail::Api(e.into())
+    }
+}
+
+impl Fail {
+    /// The wire error. Store failures are logged with a fresh incident id.
+    pub fn into_api(self) -> ApiError {
+        match self {
+            Fail::Api(e) => e,
+            Fail::Store(e) => {
+                let incident = random_hex(4);
+                tracing::error!(%incident, error = %e, "store failure");
+                ApiError::Internal { incident }
+            }
+        }
+    }
+}
+
+/// Random lowercase hex of `bytes` random bytes from the OS.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("invariant: the OS random source is available");
+    hex::encode(buf)
+}
+
+/// The authenticated caller of one RPC.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: User,
+    pub source: Source,
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        Actor::User {
+            id: self.user.id,
+            email: self.user.email.clone(),
+        }
+    }
+
+    pub fn id(&self) -> UserId {
+        self.user.id
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.user.is_admin()
+    }
+
+    pub fn sees_everything(&self) -> bool {
+        self.user.is_active() && self.user.role.sees_everything()
+    }
+}
+
+pub struct Broker {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: Config,
+    /// Wakes the scheduler: a deadline may have moved or connector work is owed.
+    wake: Notify,
+    /// The newest event sequence number, for long-polling readers.
+    events: watch::Sender<u64>,
+    /// Grants with a connector call running now.
+    pub(crate) inflight: Mutex<HashSet<GrantId>>,
+    pub(crate) connector_slots: Arc<Semaphore>,
+    started_at: Timestamp,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("started_at", &self.started_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        config: Config,
+    ) -> Result<Arc<Broker>, StoreError> {
+        let head = store.event_head()?;
+        let started_at = clock.now();
+        let slots = config.connectors.max_concurrent;
+        Ok(Arc::new(Broker {
+            store,
+            clock,
+            config,
+            wake: Notify::new(),
+            events: watch::channel(head).0,
+            inflight: Mutex::new(HashSet::new()),
+            connector_slots: Arc::new(Semaphore::new(slots)),
+            started_at,
+        }))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn started_at(&self) -> Timestamp {
+        self.started_at
+    }
+
+    /// Tells the scheduler to look at the deadline index again.
+    pub fn wake_scheduler(&self) {
+        self.wake.notify_one();
+    }
+
+    pub(crate) async fn scheduler_woken(&self) {
+        self.wake.notified().await;
+    }
+
+    pub fn subscribe_events(&self) -> watch::Receiver<u64> {
+        self.events.subscribe()
+    }
+
+    /// Runs `f` as one durable store transaction, then wakes event readers and the scheduler.
+    pub async fn commit<T>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<T, Fail>,
+    ) -> Result<T, Fail> {
+        let out = self.store.commit(f).await?;
+        self.after_commit();
+        Ok(out)
+    }
+
+    fn after_commit(&self) {
+        if let Ok(head) = self.store.event_head() {
+            self.events.send_if_modified(|h| {
+                let changed = *h != head;
+                *h = head;
+                changed
+            });
+        }
+        self.wake.notify_one();
+    }
+
+    /// The e-mails of the active admins, for friendly refusals.
+    pub fn admin_emails(&self) -> Vec<String> {
+        self.store
+            .users_with_role(Role::Admin)
+            .map(|v| v.into_iter().map(|u| u.email).collect())
+            .unwrap_or_default()
+    }
+
+    /// A refusal for a non-admin calling an admin operation.
+    pub fn admins_only(&self, what: &str) -> Fail {
+        Fail::Api(ApiError::Forbidden {
+            why: format!("{what} is for admins."),
+            admins: self.admin_emails(),
+            hint: Some(
+                "To get access to something, see what you can request with `hallpass flows list` and ask with \
+                 `hallpass request --flow FLOW --resource …`; an admin can change your role."
+                    .into(),
+            ),
+        })
+    }
+
+    /// Admins only.
+    pub fn require_admin(&self, caller: &Caller, what: &str) -> Result<(), Fail> {
+        if caller.is_admin() {
+            Ok(())
+        } else {
+            Err(self.admins_only(what))
+        }
+    }
+
+    /// Admins and auditors.
+    pub fn require_reader(&self, caller: &Caller, what: &str) -> Result<(), Fail> {
+        if caller.sees_everything() {
+            Ok(())
+        } else {
+            Err(Fail::Api(ApiError::Forbidden {
+                why: format!("{what} is for admins and auditors."),
+                admins: self.admin_emails(),
+                hint: Some(
+                    "`hallpass requests` and `hallpass grants` show your own requests and access."
+                        .into(),
+                ),
+            }))
+        }
+    }
+
+    pub fn directory(&self) -> StoreDirectory<'_> {
+        StoreDirectory(&self.store)
+    }
+}
+
+/// Policy's view of people, read from the committed store.
+pub struct StoreDirectory<'a>(&'a Store);
+
+impl Directory for StoreDirectory<'_> {
+    fn user(&self, id: UserId) -> Option<User> {
+        self.0.user(id).ok().flatten()
+    }
+
+    fn group_members(&self, group: &GroupName) -> BTreeSet<UserId> {
+        self.0
+            .group(group)
+            .ok()
+            .flatten()
+            .map(|g| g.members)
+            .unwrap_or_default()
+    }
+
+    fn admins(&self) -> BTreeSet<UserId> {
+        self.0
+            .users_with_role(Role::Admin)
+            .map(|v| v.into_iter().map(|u| u.id).collect())
+            .unwrap_or_default()
+    }
+}

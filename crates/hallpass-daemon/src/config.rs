@@ -1,0 +1,259 @@
+//! Daemon configuration from TOML. Invariant: an unknown key or a bad value is an error that
+//! names the key and the file; nothing starts on a config that did not parse.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// The whole daemon configuration. Every key is optional; see `config/hallpassd.example.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Shown to people (CLI hello, access-link pages later).
+    pub organisation: String,
+    pub paths: PathsConfig,
+    pub store: StoreConfig,
+    pub invites: InvitesConfig,
+    pub expiry: ExpiryConfig,
+    pub connectors: ConnectorsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathsConfig {
+    /// Where the store lives. Default: `$STATE_DIRECTORY`, `/var/lib/hallpass` as root, else the
+    /// per-user data directory.
+    pub state_dir: Option<PathBuf>,
+    /// The unix socket. Default: `$RUNTIME_DIRECTORY/hallpassd.sock`, `/run/hallpass/…` as
+    /// root, else `$XDG_RUNTIME_DIR/hallpass/hallpassd.sock`.
+    pub socket: Option<PathBuf>,
+    /// Socket permission bits, as an octal string. Anyone who can connect is still identified by
+    /// the kernel and refused unless they have an account.
+    #[serde(deserialize_with = "octal_mode")]
+    pub socket_mode: Option<u32>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// sled's page cache, in MiB (sled's own default of 1 GiB is far too much for a daemon).
+    pub cache_mb: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { cache_mb: 64 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvitesConfig {
+    /// How long an invite code stays valid.
+    #[serde(deserialize_with = "duration")]
+    pub ttl: Duration,
+}
+
+impl Default for InvitesConfig {
+    fn default() -> Self {
+        InvitesConfig {
+            ttl: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpiryConfig {
+    /// First retry delay after a failed revocation; doubles each attempt (with jitter).
+    #[serde(deserialize_with = "duration")]
+    pub retry_initial: Duration,
+    /// Longest delay between revocation retries. Retries never stop.
+    #[serde(deserialize_with = "duration")]
+    pub retry_max: Duration,
+}
+
+impl Default for ExpiryConfig {
+    fn default() -> Self {
+        ExpiryConfig {
+            retry_initial: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectorsConfig {
+    /// Connector calls (grant, revoke) running at once, across all integrations.
+    pub max_concurrent: usize,
+}
+
+impl Default for ConnectorsConfig {
+    fn default() -> Self {
+        ConnectorsConfig { max_concurrent: 32 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `RUST_LOG`-style filter; the `RUST_LOG` environment variable overrides it.
+    pub filter: String,
+    /// `auto` (journald when present, else stderr), `journald` or `stderr`.
+    pub target: LogTarget,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".into(),
+            target: LogTarget::Auto,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    #[default]
+    Auto,
+    Journald,
+    Stderr,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            organisation: "hallpass".into(),
+            paths: PathsConfig::default(),
+            store: StoreConfig::default(),
+            invites: InvitesConfig::default(),
+            expiry: ExpiryConfig::default(),
+            connectors: ConnectorsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+impl Config {
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        cfg.validate().map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.store.cache_mb == 0 {
+            return Err("store.cache_mb must be at least 1".into());
+        }
+        if self.connectors.max_concurrent == 0 {
+            return Err("connectors.max_concurrent must be at least 1".into());
+        }
+        if self.expiry.retry_initial.is_zero() || self.expiry.retry_initial > self.expiry.retry_max
+        {
+            return Err(
+                "expiry.retry_initial must be above zero and at most expiry.retry_max".into(),
+            );
+        }
+        if self.invites.ttl < Duration::from_secs(60) {
+            return Err("invites.ttl must be at least 1m".into());
+        }
+        if self.organisation.trim().is_empty() {
+            return Err("organisation must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(|e| {
+        serde::de::Error::custom(format!("`{s}` is not a duration like 30s, 5m or 7d: {e}"))
+    })
+}
+
+fn octal_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let s = String::deserialize(d)?;
+    let m = u32::from_str_radix(s.trim_start_matches("0o"), 8).map_err(|_| {
+        serde::de::Error::custom(format!("`{s}` is not an octal mode like \"0660\""))
+    })?;
+    if m > 0o777 {
+        return Err(serde::de::Error::custom(format!(
+            "`{s}` has bits beyond 0777"
+        )));
+    }
+    Ok(Some(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_name_the_key_and_file() {
+        let err = Config::parse(
+            "[store]\ncache_mbs = 3\n",
+            Path::new("/etc/hallpass/x.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("cache_mbs") && err.contains("/etc/hallpass/x.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let err = Config::parse("[invites]\nttl = \"soon\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("soon"), "{err}");
+        let err = Config::parse("[paths]\nsocket_mode = \"999\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("999"), "{err}");
+        let err = Config::parse("[store]\ncache_mb = 0\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cache_mb"), "{err}");
+    }
+
+    #[test]
+    fn the_example_config_parses_and_sets_every_section() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/hallpassd.example.toml");
+        let cfg = Config::load(&path).unwrap();
+        assert_eq!(cfg.paths.socket_mode, Some(0o666));
+        assert_eq!(cfg.invites.ttl, Duration::from_secs(7 * 86_400));
+        assert_ne!(cfg.organisation, Config::default().organisation);
+    }
+}

@@ -1,0 +1,391 @@
+//! The scheduler: one task that sleeps until the next deadline in the store's deadline index
+//! (request timeouts, grant expiries, owed connector work) or until woken, then acts.
+//! Invariants: no polling scans; every overdue item is handled at start-up before the daemon
+//! serves; connector work for a grant runs at most once at a time; a failed revocation is
+//! retried with jittered exponential backoff for as long as it takes.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hallpass_core::audit::{Actor, AuditEntry, Source};
+use hallpass_core::event::EventKind;
+use hallpass_core::grant::{EndReason, GrantStatus, backoff};
+use hallpass_core::{GrantId, Timestamp};
+use hallpass_store::Due;
+use tokio::sync::watch;
+
+use crate::broker::{Broker, Fail};
+use crate::connectors::{self, Action, GrantSpec, SpecUser};
+use crate::lifecycle;
+
+/// Expiries and timeouts handled in one transaction.
+const BATCH: usize = 512;
+
+/// Runs until `stop` turns true.
+pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let next = match step(&broker).await {
+            Ok(next) => next,
+            Err(e) => {
+                let e = e.into_api();
+                tracing::error!(error = %e, "scheduler step failed; retrying in 1s");
+                Some(broker.now().plus(Duration::from_secs(1)))
+            }
+        };
+        let sleep = next.map(|t| broker.now().until(t));
+        tokio::select! {
+            _ = broker.scheduler_woken() => {}
+            _ = stop.changed() => {}
+            _ = async {
+                match sleep {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+    }
+}
+
+/// Handles everything due now and starts owed connector work; returns the next deadline.
+pub async fn step(broker: &Arc<Broker>) -> Result<Option<Timestamp>, Fail> {
+    let max_inflight = broker.config().connectors.max_concurrent * 2;
+    loop {
+        let now = broker.now();
+        let inflight = broker
+            .inflight
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let due = broker.store().due(now, BATCH + inflight.len())?;
+        let mut changes = Vec::new();
+        let mut work = Vec::new();
+        for (_, d) in due {
+            match d {
+                Due::GrantWork(id) if inflight.contains(&id) => {}
+                Due::GrantWork(id) => work.push(id),
+                other => changes.push(other),
+            }
+        }
+        let room = max_inflight.saturating_sub(inflight.len());
+        work.truncate(room);
+        if changes.is_empty() && work.is_empty() {
+            break;
+        }
+        if !changes.is_empty() {
+            changes.truncate(BATCH);
+            apply_deadlines(broker, &changes, now).await?;
+        }
+        for id in work {
+            start_work(broker, id);
+        }
+        if changes.is_empty() {
+            break; // only work was started; it wakes us when it finishes
+        }
+    }
+    Ok(broker
+        .store()
+        .next_deadline_after(broker.now())?
+        .map(|(t, _)| t))
+}
+
+/// Times out requests and starts revoking expired grants, in one transaction.
+async fn apply_deadlines(broker: &Broker, items: &[Due], now: Timestamp) -> Result<(), Fail> {
+    broker
+        .commit(|tx| {
+            for d in items {
+                match *d {
+                    Due::RequestTimeout(id) => {
+                        let Some(mut req) = tx.request(id)? else {
+                            continue;
+                        };
+                        if !req.is_overdue(now) {
+                            continue;
+                        }
+                        req.time_out(now)?;
+                        tx.put_request(&req)?;
+                        tx.audit(
+                            now,
+                            AuditEntry::new(
+                                Actor::System,
+                                Source::System,
+                                "request.time_out",
+                                id,
+                                format!("no decision by {}", req.pending_until),
+                            )
+                            .about(req.requester)
+                            .with_status(req.status),
+                        )?;
+                        tx.event(
+                            now,
+                            EventKind::RequestTimedOut { request: id },
+                            BTreeSet::from([req.requester]),
+                        )?;
+                    }
+                    Due::GrantExpiry(id) => {
+                        let Some(mut g) = tx.grant(id)? else { continue };
+                        if g.status != GrantStatus::Active || g.expires_at.is_none_or(|e| e > now) {
+                            continue;
+                        }
+                        lifecycle::begin_revoke(
+                            tx,
+                            &mut g,
+                            EndReason::Expired,
+                            now,
+                            &Actor::System,
+                            Source::System,
+                        )?;
+                    }
+                    Due::GrantWork(_) => {}
+                }
+            }
+            Ok(())
+        })
+        .await
+}
+
+fn start_work(broker: &Arc<Broker>, id: GrantId) {
+    if let Ok(mut set) = broker.inflight.lock()
+        && !set.insert(id)
+    {
+        return;
+    }
+    let broker = broker.clone();
+    tokio::spawn(async move {
+        let slots = broker.connector_slots.clone();
+        let permit = slots.acquire_owned().await;
+        if let Err(e) = perform(&broker, id).await {
+            let e = e.into_api();
+            tracing::error!(grant = %id, error = %e, "connector work failed to record");
+        }
+        drop(permit);
+        if let Ok(mut set) = broker.inflight.lock() {
+            set.remove(&id);
+        }
+        broker.wake_scheduler();
+    });
+}
+
+/// One connector attempt for a grant, and its durable outcome.
+async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<(), Fail> {
+    let store = broker.store();
+    let now = broker.now();
+    let Some(g) = store.grant(id)? else {
+        return Ok(());
+    };
+    if !g.status.needs_connector() || g.next_attempt_at.is_some_and(|t| t > now) {
+        return Ok(());
+    }
+    let user = store.user(g.user)?;
+    let spec_user = SpecUser {
+        id: g.user,
+        email: user.as_ref().map(|u| u.email.clone()).unwrap_or_default(),
+        os_user: user
+            .as_ref()
+            .and_then(|u| u.os.as_ref())
+            .and_then(|o| o.name.clone()),
+    };
+    let integration = store.integration(&g.target.integration)?;
+    if g.status == GrantStatus::Granting {
+        // The access clock starts at activation, so the command is told the end it will have.
+        let spec = GrantSpec::new(Action::Grant, &g, spec_user, Some(now.plus(g.duration)));
+        let result = match &integration {
+            Some(i) => connectors::grant(i, &spec).await.map_err(|e| e.to_string()),
+            None => Err(format!(
+                "integration {} no longer exists",
+                g.target.integration
+            )),
+        };
+        return record_grant(broker, id, result).await;
+    }
+    // Revoking: another live grant on the same (person, target) keeps the access.
+    let covering: Vec<GrantId> = store
+        .grants_covering(g.user, &g.target)?
+        .into_iter()
+        .filter(|o| {
+            o.id != id
+                && matches!(
+                    o.status_at(now),
+                    GrantStatus::Active | GrantStatus::Granting
+                )
+        })
+        .map(|o| o.id)
+        .collect();
+    let result = if let Some(other) = covering.first() {
+        Ok(Some(*other))
+    } else {
+        let spec = GrantSpec::new(Action::Revoke, &g, spec_user, g.expires_at);
+        match &integration {
+            Some(i) => connectors::revoke(i, &spec)
+                .await
+                .map(|()| None)
+                .map_err(|e| e.to_string()),
+            None => Err(format!(
+                "integration {} no longer exists; cannot revoke",
+                g.target.integration
+            )),
+        }
+    };
+    record_revoke(broker, id, result).await
+}
+
+async fn record_grant(
+    broker: &Broker,
+    id: GrantId,
+    result: Result<(), String>,
+) -> Result<(), Fail> {
+    let now = broker.now();
+    broker
+        .commit(|tx| {
+            let Some(mut g) = tx.grant(id)? else {
+                return Ok(());
+            };
+            if g.status != GrantStatus::Granting {
+                // Ended while being granted: the revocation that follows removes whatever was granted.
+                return Ok(());
+            }
+            let audience = BTreeSet::from([g.user]);
+            match result {
+                Ok(()) => {
+                    g.activate(now)?;
+                    let expires_at = g.expires_at.unwrap_or(now);
+                    tx.put_grant(&g)?;
+                    tx.audit(
+                        now,
+                        AuditEntry::new(
+                            Actor::System,
+                            Source::System,
+                            "grant.activate",
+                            id,
+                            format!("{} active until {expires_at}", g.target),
+                        )
+                        .about(g.user)
+                        .on(&g.target.integration)
+                        .with_status(g.status),
+                    )?;
+                    tx.event(
+                        now,
+                        EventKind::GrantActivated {
+                            grant: id,
+                            request: g.request,
+                            user: g.user,
+                            target: g.target.clone(),
+                            expires_at,
+                        },
+                        audience,
+                    )?;
+                }
+                Err(error) => {
+                    g.fail(error.clone(), now)?;
+                    tx.put_grant(&g)?;
+                    tx.audit(
+                        now,
+                        AuditEntry::new(
+                            Actor::System,
+                            Source::System,
+                            "grant.fail",
+                            id,
+                            format!("{}: {error}", g.target),
+                        )
+                        .about(g.user)
+                        .on(&g.target.integration)
+                        .with_status(g.status),
+                    )?;
+                    tx.event(
+                        now,
+                        EventKind::GrantFailed {
+                            grant: id,
+                            request: g.request,
+                            user: g.user,
+                            target: g.target.clone(),
+                            error,
+                        },
+                        audience,
+                    )?;
+                }
+            }
+            Ok(())
+        })
+        .await
+}
+
+async fn record_revoke(
+    broker: &Broker,
+    id: GrantId,
+    result: Result<Option<GrantId>, String>,
+) -> Result<(), Fail> {
+    let now = broker.now();
+    let cfg = &broker.config().expiry;
+    broker
+        .commit(|tx| {
+            let Some(mut g) = tx.grant(id)? else { return Ok(()) };
+            if !matches!(g.status, GrantStatus::Revoking | GrantStatus::RevokeFailed) {
+                return Ok(());
+            }
+            let audience = BTreeSet::from([g.user]);
+            match result {
+                Ok(kept_by) => {
+                    g.finish_revoke(now)?;
+                    tx.put_grant(&g)?;
+                    let reason = g.end_reason.clone().unwrap_or(EndReason::Expired);
+                    let summary = match kept_by {
+                        Some(other) => format!("{} ended ({reason}); access kept on the target for {other}", g.target),
+                        None => format!("{} removed from the target ({reason})", g.target),
+                    };
+                    let action = if g.status == GrantStatus::Expired { "grant.expired" } else { "grant.revoked" };
+                    tx.audit(
+                        now,
+                        AuditEntry::new(Actor::System, Source::System, action, id, summary)
+                            .about(g.user)
+                            .on(&g.target.integration)
+                            .with_status(g.status),
+                    )?;
+                    tx.event(now, EventKind::GrantEnded { grant: id, user: g.user, target: g.target.clone(), reason }, audience)?;
+                }
+                Err(error) => {
+                    let was = g.status;
+                    let delay = jitter(backoff(g.attempts, cfg.retry_initial, cfg.retry_max));
+                    g.revoke_attempt_failed(error.clone(), now.plus(delay))?;
+                    tx.put_grant(&g)?;
+                    tx.audit(
+                        now,
+                        AuditEntry::new(
+                            Actor::System,
+                            Source::System,
+                            "grant.revoke_attempt_failed",
+                            id,
+                            format!("attempt {} failed, retrying in {}: {error}", g.attempts, hallpass_core::time::format_duration(delay)),
+                        )
+                        .about(g.user)
+                        .on(&g.target.integration)
+                        .with_status(g.status),
+                    )?;
+                    if was != GrantStatus::RevokeFailed && g.status == GrantStatus::RevokeFailed {
+                        tracing::error!(grant = %id, attempts = g.attempts, "revocation keeps failing; still retrying");
+                        tx.event(
+                            now,
+                            EventKind::GrantRevokeFailed { grant: id, user: g.user, target: g.target.clone(), attempts: g.attempts, error },
+                            audience,
+                        )?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// ±20% jitter so many failing revocations do not retry in lockstep.
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let r = if getrandom::fill(&mut b).is_ok() {
+        u16::from_le_bytes(b)
+    } else {
+        u16::MAX / 2
+    };
+    let factor = 0.8 + 0.4 * (f64::from(r) / f64::from(u16::MAX));
+    d.mul_f64(factor).max(Duration::from_millis(100))
+}

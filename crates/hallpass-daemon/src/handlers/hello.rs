@@ -1,0 +1,74 @@
+//! `hello` (the handshake, no account needed), `whoami` and `status`.
+
+use hallpass_core::audit::Source;
+use hallpass_core::grant::GrantStatus;
+use hallpass_core::user::Role;
+use hallpass_proto::{ApiError, ClientHello, DaemonStatus, PROTOCOL_VERSION, ServerHello, WhoAmI};
+
+use super::Session;
+use crate::broker::{Caller, Fail};
+use crate::views;
+
+pub const DAEMON_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn hello(s: &Session, hello: ClientHello) -> Result<ServerHello, ApiError> {
+    if hello.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::VersionMismatch {
+            client: hello.protocol,
+            server: PROTOCOL_VERSION,
+            daemon: DAEMON_VERSION.into(),
+        });
+    }
+    let source = if hello.client.starts_with("hallpass-tui") {
+        Source::Tui
+    } else if hello.client.starts_with("hallpass-cli") {
+        Source::Cli
+    } else {
+        Source::Api
+    };
+    let _ = s.conn.source.set(source);
+    tracing::debug!(uid = s.conn.uid, client = %hello.client, "hello");
+    Ok(ServerHello {
+        protocol: PROTOCOL_VERSION,
+        daemon_version: DAEMON_VERSION.into(),
+        organisation: s.broker.config().organisation.clone(),
+    })
+}
+
+pub fn whoami(s: &Session) -> Result<WhoAmI, Fail> {
+    let store = s.broker.store();
+    let user = match store.user_by_uid(s.conn.uid)? {
+        Some(u) if u.is_active() => Some(views::user(store, &u)?),
+        _ => None,
+    };
+    Ok(WhoAmI {
+        uid: s.conn.uid,
+        user,
+        signup_open: store.users_with_role(Role::Admin)?.is_empty(),
+    })
+}
+
+pub async fn status(s: &Session, _caller: &Caller) -> Result<DaemonStatus, Fail> {
+    let store = s.broker.store();
+    let now = s.broker.now();
+    let (mut active, mut failing) = (0u64, 0u64);
+    // Bounded: counts at most the first 100k grants; dashboards page for exact figures.
+    let (grants, _) = store.grants_page(None, 100_000, &|g| !g.status.is_terminal())?;
+    for g in grants {
+        match g.status_at(now) {
+            GrantStatus::Active => active += 1,
+            GrantStatus::RevokeFailed => failing += 1,
+            _ => {}
+        }
+    }
+    Ok(DaemonStatus {
+        daemon_version: DAEMON_VERSION.into(),
+        started_at: s.broker.started_at(),
+        now,
+        users: store.user_count()?,
+        pending_requests: store.pending_count()?,
+        active_grants: active,
+        failing_grants: failing,
+        audit_head: store.audit_head()?.0,
+    })
+}

@@ -1,0 +1,433 @@
+//! RPC handlers. [`Session`] is the per-connection server value: it holds the caller's
+//! kernel-verified uid, resolves it to a user on every call, and delegates to one handler
+//! module per verb (CRUD sets of one noun share a module). Invariant: no handler reads an
+//! identity from its arguments.
+
+mod accept;
+mod approve;
+mod audit;
+mod cancel;
+mod catalog;
+mod events;
+mod extend;
+mod grants;
+mod groups;
+mod hello;
+mod release;
+mod requests;
+mod signup;
+mod submit;
+mod users;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use hallpass_core::audit::{Actor, AuditEntry, AuditEvent, Source};
+use hallpass_core::flow::Flow;
+use hallpass_core::integration::{Bundle, Integration};
+use hallpass_core::user::Role;
+use hallpass_core::{BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId};
+use hallpass_proto::*;
+use tarpc::context::Context;
+
+use crate::broker::{Broker, Caller, Fail};
+
+/// The connection's peer as the kernel reported it.
+#[derive(Debug)]
+pub struct Connection {
+    pub uid: u32,
+    pub pid: Option<i32>,
+    source: OnceLock<Source>,
+    refusal_audited: AtomicBool,
+}
+
+impl Connection {
+    pub fn new(uid: u32, pid: Option<i32>) -> Arc<Connection> {
+        Arc::new(Connection {
+            uid,
+            pid,
+            source: OnceLock::new(),
+            refusal_audited: AtomicBool::new(false),
+        })
+    }
+
+    /// Where calls on this connection come from, as the client announced in `hello`.
+    pub fn source(&self) -> Source {
+        self.source.get().copied().unwrap_or(Source::Api)
+    }
+}
+
+/// The server value for one connection.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub(crate) broker: Arc<Broker>,
+    pub(crate) conn: Arc<Connection>,
+}
+
+impl Session {
+    pub fn new(broker: Arc<Broker>, conn: Arc<Connection>) -> Self {
+        Session { broker, conn }
+    }
+
+    /// The caller's account. An OS user without one is refused, and audited once per connection.
+    pub(crate) async fn caller(&self) -> Result<Caller, Fail> {
+        let store = self.broker.store();
+        match store.user_by_uid(self.conn.uid)? {
+            Some(user) if user.is_active() => Ok(Caller {
+                user,
+                source: self.conn.source(),
+            }),
+            _ => {
+                if !self.conn.refusal_audited.swap(true, Ordering::SeqCst) {
+                    let now = self.broker.now();
+                    let uid = self.conn.uid;
+                    let entry = AuditEntry::new(
+                        Actor::Unknown { uid },
+                        self.conn.source(),
+                        "auth.refuse",
+                        format!("uid {uid}"),
+                        "an OS user without a hallpass account connected and was refused",
+                    );
+                    self.broker.commit(|tx| Ok(tx.audit(now, entry)?)).await?;
+                    tracing::warn!(uid, pid = ?self.conn.pid, "refused an OS user without an account");
+                }
+                let admins = self.broker.admin_emails();
+                let why = if admins.is_empty() {
+                    "no admin exists yet: run `hallpass signup --email … --name …` to become the first admin".to_string()
+                } else {
+                    format!(
+                        "ask an admin ({}) for an invite, then run `hallpass accept CODE` as this OS user",
+                        admins.join(", ")
+                    )
+                };
+                Err(Fail::Api(ApiError::Unauthenticated {
+                    uid: self.conn.uid,
+                    why,
+                }))
+            }
+        }
+    }
+}
+
+/// Runs a handler body with the authenticated caller and maps failures to wire errors.
+macro_rules! as_caller {
+    ($self:ident, |$caller:ident| $body:expr) => {{
+        let result: Result<_, Fail> = async {
+            let $caller = $self.caller().await?;
+            $body.await
+        }
+        .await;
+        result.map_err(Fail::into_api)
+    }};
+}
+
+impl Hallpass for Session {
+    async fn hello(self, _: Context, hello: ClientHello) -> Result<ServerHello, ApiError> {
+        hello::hello(&self, hello)
+    }
+
+    async fn whoami(self, _: Context) -> Result<WhoAmI, ApiError> {
+        hello::whoami(&self).map_err(Fail::into_api)
+    }
+
+    async fn signup(self, _: Context, args: SignupArgs) -> Result<UserView, ApiError> {
+        signup::signup(&self, args).await.map_err(Fail::into_api)
+    }
+
+    async fn accept_invite(self, _: Context, code: String) -> Result<UserView, ApiError> {
+        accept::accept(&self, code).await.map_err(Fail::into_api)
+    }
+
+    async fn invite_user(self, _: Context, args: InviteArgs) -> Result<InviteCreated, ApiError> {
+        as_caller!(self, |c| users::invite(&self, &c, args))
+    }
+
+    async fn list_users(self, _: Context, query: UserQuery) -> Result<Page<UserView>, ApiError> {
+        as_caller!(self, |c| users::list(&self, &c, query))
+    }
+
+    async fn get_user(self, _: Context, user: UserRef) -> Result<UserView, ApiError> {
+        as_caller!(self, |c| users::get(&self, &c, user))
+    }
+
+    async fn set_role(self, _: Context, user: UserRef, role: Role) -> Result<UserView, ApiError> {
+        as_caller!(self, |c| users::set_role(&self, &c, user, role))
+    }
+
+    async fn set_manager(
+        self,
+        _: Context,
+        user: UserRef,
+        manager: Option<UserRef>,
+    ) -> Result<UserView, ApiError> {
+        as_caller!(self, |c| users::set_manager(&self, &c, user, manager))
+    }
+
+    async fn delete_user(self, _: Context, user: UserRef) -> Result<UserView, ApiError> {
+        as_caller!(self, |c| users::delete(&self, &c, user))
+    }
+
+    async fn create_group(
+        self,
+        _: Context,
+        name: GroupName,
+        description: String,
+    ) -> Result<GroupView, ApiError> {
+        as_caller!(self, |c| groups::create(&self, &c, name, description))
+    }
+
+    async fn delete_group(self, _: Context, name: GroupName) -> Result<GroupView, ApiError> {
+        as_caller!(self, |c| groups::delete(&self, &c, name))
+    }
+
+    async fn list_groups(self, _: Context) -> Result<Vec<GroupView>, ApiError> {
+        as_caller!(self, |c| groups::list(&self, &c))
+    }
+
+    async fn get_group(self, _: Context, name: GroupName) -> Result<GroupView, ApiError> {
+        as_caller!(self, |c| groups::get(&self, &c, name))
+    }
+
+    async fn add_member(
+        self,
+        _: Context,
+        group: GroupName,
+        user: UserRef,
+    ) -> Result<GroupView, ApiError> {
+        as_caller!(self, |c| groups::set_member(&self, &c, group, user, true))
+    }
+
+    async fn remove_member(
+        self,
+        _: Context,
+        group: GroupName,
+        user: UserRef,
+    ) -> Result<GroupView, ApiError> {
+        as_caller!(self, |c| groups::set_member(&self, &c, group, user, false))
+    }
+
+    async fn put_integration(
+        self,
+        _: Context,
+        integration: Integration,
+        mode: PutMode,
+    ) -> Result<Integration, ApiError> {
+        as_caller!(self, |c| catalog::put_integration(
+            &self,
+            &c,
+            integration,
+            mode
+        ))
+    }
+
+    async fn list_integrations(self, _: Context) -> Result<Vec<Integration>, ApiError> {
+        as_caller!(self, |c| catalog::list_integrations(&self, &c))
+    }
+
+    async fn get_integration(
+        self,
+        _: Context,
+        name: IntegrationName,
+    ) -> Result<Integration, ApiError> {
+        as_caller!(self, |c| catalog::get_integration(&self, &c, name))
+    }
+
+    async fn delete_integration(
+        self,
+        _: Context,
+        name: IntegrationName,
+    ) -> Result<Integration, ApiError> {
+        as_caller!(self, |c| catalog::delete_integration(&self, &c, name))
+    }
+
+    async fn put_bundle(
+        self,
+        _: Context,
+        bundle: Bundle,
+        mode: PutMode,
+    ) -> Result<Bundle, ApiError> {
+        as_caller!(self, |c| catalog::put_bundle(&self, &c, bundle, mode))
+    }
+
+    async fn list_bundles(self, _: Context) -> Result<Vec<Bundle>, ApiError> {
+        as_caller!(self, |c| catalog::list_bundles(&self, &c))
+    }
+
+    async fn delete_bundle(self, _: Context, name: BundleName) -> Result<Bundle, ApiError> {
+        as_caller!(self, |c| catalog::delete_bundle(&self, &c, name))
+    }
+
+    async fn put_flow(self, _: Context, flow: Flow, mode: PutMode) -> Result<Flow, ApiError> {
+        as_caller!(self, |c| catalog::put_flow(&self, &c, flow, mode))
+    }
+
+    async fn list_flows(self, _: Context) -> Result<Vec<FlowView>, ApiError> {
+        as_caller!(self, |c| catalog::list_flows(&self, &c))
+    }
+
+    async fn get_flow(self, _: Context, name: FlowName) -> Result<FlowView, ApiError> {
+        as_caller!(self, |c| catalog::get_flow(&self, &c, name))
+    }
+
+    async fn delete_flow(self, _: Context, name: FlowName) -> Result<Flow, ApiError> {
+        as_caller!(self, |c| catalog::delete_flow(&self, &c, name))
+    }
+
+    async fn set_flow_enabled(
+        self,
+        _: Context,
+        name: FlowName,
+        enabled: bool,
+    ) -> Result<Flow, ApiError> {
+        as_caller!(self, |c| catalog::set_flow_enabled(
+            &self, &c, name, enabled
+        ))
+    }
+
+    async fn submit_request(self, _: Context, args: NewRequest) -> Result<RequestView, ApiError> {
+        as_caller!(self, |c| submit::submit(&self, &c, args))
+    }
+
+    async fn list_requests(
+        self,
+        _: Context,
+        query: RequestQuery,
+    ) -> Result<Page<RequestView>, ApiError> {
+        as_caller!(self, |c| requests::list(&self, &c, query))
+    }
+
+    async fn get_request(self, _: Context, id: RequestId) -> Result<RequestView, ApiError> {
+        as_caller!(self, |c| requests::get(&self, &c, id))
+    }
+
+    async fn approve(
+        self,
+        _: Context,
+        id: RequestId,
+        reason: Option<String>,
+    ) -> Result<RequestView, ApiError> {
+        as_caller!(self, |c| approve::approve(&self, &c, id, reason))
+    }
+
+    async fn reject(
+        self,
+        _: Context,
+        id: RequestId,
+        reason: Option<String>,
+    ) -> Result<RequestView, ApiError> {
+        as_caller!(self, |c| approve::reject(&self, &c, id, reason))
+    }
+
+    async fn cancel(self, _: Context, id: RequestId) -> Result<RequestView, ApiError> {
+        as_caller!(self, |c| cancel::cancel(&self, &c, id))
+    }
+
+    async fn request_again(
+        self,
+        _: Context,
+        id: RequestId,
+        args: AgainArgs,
+    ) -> Result<RequestView, ApiError> {
+        as_caller!(self, |c| submit::again(&self, &c, id, args))
+    }
+
+    async fn list_grants(self, _: Context, query: GrantQuery) -> Result<Page<GrantView>, ApiError> {
+        as_caller!(self, |c| grants::list(&self, &c, query))
+    }
+
+    async fn get_grant(self, _: Context, id: GrantId) -> Result<GrantView, ApiError> {
+        as_caller!(self, |c| grants::get(&self, &c, id))
+    }
+
+    async fn release(self, _: Context, id: GrantId) -> Result<GrantView, ApiError> {
+        as_caller!(self, |c| release::release(&self, &c, id))
+    }
+
+    async fn revoke(
+        self,
+        _: Context,
+        id: GrantId,
+        reason: Option<String>,
+    ) -> Result<GrantView, ApiError> {
+        as_caller!(self, |c| release::revoke(&self, &c, id, reason))
+    }
+
+    async fn extend(
+        self,
+        _: Context,
+        id: GrantId,
+        args: ExtendArgs,
+    ) -> Result<RequestView, ApiError> {
+        as_caller!(self, |c| extend::extend(&self, &c, id, args))
+    }
+
+    async fn list_audit(self, _: Context, query: AuditQuery) -> Result<Page<AuditEvent>, ApiError> {
+        as_caller!(self, |c| audit::list(&self, &c, query))
+    }
+
+    async fn verify_audit(self, _: Context) -> Result<AuditVerification, ApiError> {
+        as_caller!(self, |c| audit::verify(&self, &c))
+    }
+
+    async fn events_since(
+        self,
+        _: Context,
+        cursor: u64,
+        limit: u32,
+        wait_ms: u32,
+    ) -> Result<EventBatch, ApiError> {
+        as_caller!(self, |c| events::since(&self, &c, cursor, limit, wait_ms))
+    }
+
+    async fn status(self, _: Context) -> Result<DaemonStatus, ApiError> {
+        as_caller!(self, |c| hello::status(&self, &c))
+    }
+}
+
+/// Page size bounds shared by every list RPC.
+pub(crate) fn page_limit(limit: u32) -> usize {
+    match limit {
+        0 => 100,
+        n => n.min(1000) as usize,
+    }
+}
+
+/// Parses an opaque paging cursor we produced (a decimal id).
+pub(crate) fn parse_cursor(after: &Option<String>) -> Result<Option<u64>, Fail> {
+    match after {
+        None => Ok(None),
+        Some(s) => s.parse::<u64>().map(Some).map_err(|_| {
+            Fail::Api(ApiError::invalid(
+                "after",
+                format!("`{s}` is not a cursor from a previous page"),
+            ))
+        }),
+    }
+}
+
+/// Resolves a user reference to a stored user.
+pub(crate) fn find_user(broker: &Broker, r: &UserRef) -> Result<hallpass_core::user::User, Fail> {
+    let store = broker.store();
+    let found = match r {
+        UserRef::Id(id) => store.user(*id)?,
+        UserRef::Email(e) => store.user_by_email(&e.trim().to_ascii_lowercase())?,
+    };
+    found.ok_or_else(|| Fail::Api(ApiError::not_found(format!("user {r}"))))
+}
+
+/// Checks free text (reasons, justifications): trimmed, at most 2000 characters, no control
+/// characters except newlines.
+pub(crate) fn clean_text(field: &str, s: Option<String>) -> Result<Option<String>, Fail> {
+    let Some(s) = s else { return Ok(None) };
+    let t = s.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    if t.chars().count() > 2000 || t.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Fail::Api(ApiError::invalid(
+            field,
+            "must be at most 2000 printable characters",
+        )));
+    }
+    Ok(Some(t.to_string()))
+}

@@ -1,0 +1,152 @@
+//! Serving: the daemon's `run`, the unix-socket accept loop, and in-memory connections for
+//! tests. Invariants: overdue deadlines are handled (and their revocations started) before the
+//! first connection is served; every connection's identity is its kernel peer credentials.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use hallpass_core::Clock;
+use hallpass_proto::{Hallpass, HallpassClient, framed_json};
+use hallpass_store::{Store, StoreOptions};
+use tarpc::server::{BaseChannel, Channel};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::config::Config;
+use crate::expiry;
+use crate::handlers::{Connection, Session};
+
+/// Requests served at once on one connection.
+const PER_CONNECTION: usize = 64;
+
+/// Opens the store under `state_dir` and serves `listener` until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    state_dir: &Path,
+    listener: UnixListener,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(state_dir).map_err(|e| {
+        anyhow::anyhow!("cannot create state directory {}: {e}", state_dir.display())
+    })?;
+    let store_path = state_dir.join("store");
+    let store = Store::open(
+        &store_path,
+        StoreOptions {
+            cache_bytes: config.store.cache_mb * 1024 * 1024,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the store at {}: {e}", store_path.display()))?;
+    let broker = Broker::new(store, clock, config)?;
+    serve(broker, listener, shutdown).await
+}
+
+/// Catches up on overdue deadlines, then serves until `shutdown`.
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: UnixListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    expiry::step(&broker).await.map_err(|e| {
+        anyhow::anyhow!("catching up on overdue deadlines failed: {}", e.into_api())
+    })?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let scheduler = tokio::spawn(expiry::run(broker.clone(), stop_rx));
+    tracing::info!(
+        catch_up_ms = started.elapsed().as_millis() as u64,
+        "serving"
+    );
+    let _ = sd_notify::notify(
+        false,
+        &[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status("serving"),
+        ],
+    );
+    let watchdog = spawn_watchdog();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let broker = broker.clone();
+                    tokio::spawn(async move { serve_stream(broker, stream).await });
+                }
+                Err(e) => {
+                    // e.g. out of file descriptors: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    tracing::info!("shutting down");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(true);
+    let _ = scheduler.await;
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    broker
+        .store()
+        .flush()
+        .map_err(|e| anyhow::anyhow!("final flush failed: {e}"))?;
+    Ok(())
+}
+
+async fn serve_stream(broker: Arc<Broker>, stream: UnixStream) {
+    let cred = match stream.peer_cred() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "no peer credentials; dropping connection");
+            return;
+        }
+    };
+    let conn = Connection::new(cred.uid(), cred.pid());
+    serve_transport(Session::new(broker, conn), framed_json(stream)).await;
+}
+
+async fn serve_transport<T>(session: Session, transport: T)
+where
+    T: tarpc::Transport<
+            tarpc::Response<hallpass_proto::HallpassResponse>,
+            tarpc::ClientMessage<hallpass_proto::HallpassRequest>,
+        > + Send
+        + 'static,
+{
+    BaseChannel::with_defaults(transport)
+        .execute(session.serve())
+        .for_each_concurrent(Some(PER_CONNECTION), |response| response)
+        .await;
+}
+
+/// A client connected to `broker` in memory, as OS user `uid` (tests and the demo).
+pub fn connect_in_memory(broker: &Arc<Broker>, uid: u32) -> HallpassClient {
+    let (client_side, server_side) = tarpc::transport::channel::unbounded();
+    let session = Session::new(broker.clone(), Connection::new(uid, None));
+    tokio::spawn(serve_transport(session, server_side));
+    HallpassClient::new(tarpc::client::Config::default(), client_side).spawn()
+}
+
+/// Pings systemd's watchdog at half its interval, when the unit asks for one.
+fn spawn_watchdog() -> Option<tokio::task::JoinHandle<()>> {
+    let mut usec = 0u64;
+    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
+        return None;
+    }
+    let every = Duration::from_micros(usec / 2);
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        }
+    }))
+}

@@ -1,0 +1,45 @@
+//! Deadlines: what falls due at a time ([`Due`]), kept in the Deadlines table as
+//! `Timestamp ‖ kind ‖ id`. Invariant: the key order equals the order of `(Timestamp, Due)`,
+//! and each record implies at most one deadline, derived from its state (see `index`).
+
+use hallpass_core::{GrantId, RequestId};
+
+/// Work that falls due at a deadline. The variant order is the kind byte order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Due {
+    /// A Pending request's `pending_until`.
+    RequestTimeout(RequestId),
+    /// An Active grant's `expires_at`.
+    GrantExpiry(GrantId),
+    /// A connector attempt owed by a Granting, Revoking or RevokeFailed grant (`next_attempt_at`).
+    GrantWork(GrantId),
+}
+
+impl Due {
+    /// The kind byte in the key. Never renumber: it is on disk.
+    pub fn kind_byte(self) -> u8 {
+        match self {
+            Due::RequestTimeout(_) => 0,
+            Due::GrantExpiry(_) => 1,
+            Due::GrantWork(_) => 2,
+        }
+    }
+
+    /// The record id (a request or a grant id).
+    pub fn id(self) -> u64 {
+        match self {
+            Due::RequestTimeout(r) => r.0,
+            Due::GrantExpiry(g) | Due::GrantWork(g) => g.0,
+        }
+    }
+
+    /// The inverse of ([`Due::kind_byte`], [`Due::id`]).
+    pub fn from_parts(kind: u8, id: u64) -> Option<Due> {
+        match kind {
+            0 => Some(Due::RequestTimeout(RequestId(id))),
+            1 => Some(Due::GrantExpiry(GrantId(id))),
+            2 => Some(Due::GrantWork(GrantId(id))),
+            _ => None,
+        }
+    }
+}

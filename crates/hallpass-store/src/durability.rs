@@ -1,0 +1,147 @@
+//! Group commit: one background thread flushes the backend once for every write that is waiting
+//! at that moment. Invariant: a ticket is reported durable only after a flush that started after
+//! its write was applied succeeded, and a failed flush is reported to the waiters it covered
+//! (they never hang).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use tokio::sync::watch;
+
+use crate::backend::Backend;
+use crate::error::StoreError;
+
+/// What the flusher has published.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Flushed {
+    /// Every ticket up to this one is on disk.
+    pub ok_upto: u64,
+    /// The last failed flush covered tickets up to this one...
+    pub failed_upto: u64,
+    /// ...and failed with this.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Counter {
+    /// Tickets handed out so far (the newest applied write).
+    written: u64,
+    stop: bool,
+}
+
+pub(crate) struct Durability {
+    counter: Mutex<Counter>,
+    wake: Condvar,
+    flushed: watch::Sender<Flushed>,
+    flush_count: AtomicU64,
+}
+
+impl Durability {
+    pub fn new() -> Arc<Durability> {
+        Arc::new(Durability {
+            counter: Mutex::new(Counter::default()),
+            wake: Condvar::new(),
+            flushed: watch::Sender::new(Flushed::default()),
+            flush_count: AtomicU64::new(0),
+        })
+    }
+
+    /// Records one more applied write and wakes the flusher; returns its ticket.
+    /// Called under the store's writer lock, so tickets follow apply order.
+    pub fn written(&self) -> u64 {
+        let mut c = self.counter.lock().unwrap_or_else(PoisonError::into_inner);
+        c.written += 1;
+        self.wake.notify_one();
+        c.written
+    }
+
+    /// The newest ticket handed out.
+    pub fn current(&self) -> u64 {
+        self.counter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .written
+    }
+
+    pub fn flush_count(&self) -> u64 {
+        self.flush_count.load(Ordering::SeqCst)
+    }
+
+    /// Flushes now on the caller's thread and publishes the result (used for shutdown).
+    pub fn flush_now(&self, backend: &dyn Backend) -> Result<(), StoreError> {
+        let upto = self.current();
+        let res = backend.flush();
+        self.publish(upto, &res);
+        res
+    }
+
+    fn publish(&self, upto: u64, res: &Result<(), StoreError>) {
+        self.flush_count.fetch_add(1, Ordering::SeqCst);
+        self.flushed.send_modify(|f| match res {
+            Ok(()) => f.ok_upto = f.ok_upto.max(upto),
+            Err(e) => {
+                f.failed_upto = f.failed_upto.max(upto);
+                f.error = Some(e.to_string());
+            }
+        });
+    }
+
+    /// Waits until `ticket` is flushed (Ok) or a flush covering it failed (Err).
+    pub async fn wait(&self, ticket: u64) -> Result<(), StoreError> {
+        let mut rx = self.flushed.subscribe();
+        let f = rx
+            .wait_for(|f| f.ok_upto >= ticket || f.failed_upto >= ticket)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        if f.ok_upto >= ticket {
+            Ok(())
+        } else {
+            Err(StoreError::Flush(
+                f.error.clone().unwrap_or_else(|| "unknown error".into()),
+            ))
+        }
+    }
+
+    /// Starts the flusher thread. It holds no reference to the store, only to this and the
+    /// backend; [`Durability::stop`] ends it after a last flush.
+    pub fn spawn(
+        self: &Arc<Self>,
+        backend: Arc<dyn Backend>,
+    ) -> Result<JoinHandle<()>, StoreError> {
+        let me = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("hallpass-store-flush".into())
+            .spawn(move || me.run(&*backend))
+            .map_err(|e| StoreError::Backend(format!("cannot start the flusher thread: {e}")))
+    }
+
+    fn run(&self, backend: &dyn Backend) {
+        let mut attempted = 0u64;
+        loop {
+            let (upto, stop) = {
+                let mut c = self.counter.lock().unwrap_or_else(PoisonError::into_inner);
+                while c.written <= attempted && !c.stop {
+                    c = self.wake.wait(c).unwrap_or_else(PoisonError::into_inner);
+                }
+                (c.written, c.stop)
+            };
+            if upto > attempted {
+                // Everything applied before `upto` was handed out is covered by this flush.
+                let res = backend.flush();
+                self.publish(upto, &res);
+                attempted = upto;
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
+    /// Asks the flusher to finish (after flushing anything outstanding).
+    pub fn stop(&self) {
+        let mut c = self.counter.lock().unwrap_or_else(PoisonError::into_inner);
+        c.stop = true;
+        self.wake.notify_one();
+    }
+}

@@ -1,0 +1,140 @@
+//! The sled [`Backend`]: one sled tree per [`Table`]. Invariant: every batch is one sled
+//! multi-tree transaction over exactly the trees it touches, so it lands whole or not at all.
+
+use std::path::Path;
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::backend::{Backend, Op, ScanIter, Table};
+use crate::error::StoreError;
+
+pub struct SledBackend {
+    db: sled::Db,
+    /// Indexed by [`Table::index`].
+    trees: Vec<sled::Tree>,
+}
+
+fn backend_err(e: sled::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SledBackend {
+    /// Opens (or creates) the database directory at `path` with a page cache of `cache_bytes`.
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<SledBackend, StoreError> {
+        let open_err = |why: String| StoreError::Open {
+            path: path.to_path_buf(),
+            why,
+        };
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| {
+                let why = e.to_string();
+                if why.contains("lock") {
+                    open_err(format!("{why} (is another hallpassd using it?)"))
+                } else {
+                    open_err(why)
+                }
+            })?;
+        Self::from_db(db).map_err(|e| open_err(e.to_string()))
+    }
+
+    /// A database in temporary storage, removed when dropped. For tests.
+    pub fn temporary() -> Result<SledBackend, StoreError> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(|e| StoreError::Open {
+                path: "(temporary)".into(),
+                why: e.to_string(),
+            })?;
+        Self::from_db(db)
+    }
+
+    fn from_db(db: sled::Db) -> Result<SledBackend, StoreError> {
+        let trees = Table::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()).map_err(backend_err))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SledBackend { db, trees })
+    }
+
+    fn tree(&self, table: Table) -> &sled::Tree {
+        &self.trees[table.index()]
+    }
+}
+
+impl Backend for SledBackend {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.tree(table)
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(backend_err)
+    }
+
+    fn scan(&self, table: Table, from: &[u8], to: Option<&[u8]>, reverse: bool) -> ScanIter<'_> {
+        let tree = self.tree(table);
+        let iter = match to {
+            Some(to) if to <= from => return Box::new(std::iter::empty()),
+            Some(to) => tree.range(from.to_vec()..to.to_vec()),
+            None => tree.range(from.to_vec()..),
+        };
+        let map = |r: sled::Result<(sled::IVec, sled::IVec)>| {
+            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(backend_err)
+        };
+        if reverse {
+            Box::new(iter.rev().map(map))
+        } else {
+            Box::new(iter.map(map))
+        }
+    }
+
+    fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        // The trees this batch touches, and each op's position among them.
+        let mut touched: Vec<Table> = ops
+            .iter()
+            .map(|op| match op {
+                Op::Put(t, ..) | Op::Delete(t, _) => *t,
+            })
+            .collect();
+        touched.sort();
+        touched.dedup();
+        let trees: Vec<sled::Tree> = touched.iter().map(|t| self.tree(*t).clone()).collect();
+        let slot = |t: Table| {
+            touched
+                .binary_search(&t)
+                .expect("invariant: every op's table is in `touched`")
+        };
+        let result: Result<(), TransactionError<()>> = trees.as_slice().transaction(|tx| {
+            for op in &ops {
+                match op {
+                    Op::Put(t, k, v) => {
+                        tx[slot(*t)].insert(k.as_slice(), v.as_slice())?;
+                    }
+                    Op::Delete(t, k) => {
+                        tx[slot(*t)].remove(k.as_slice())?;
+                    }
+                }
+            }
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(backend_err(e)),
+            Err(TransactionError::Abort(())) => Err(StoreError::Backend(
+                "sled aborted a transaction the store never aborts".into(),
+            )),
+        }
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(backend_err)
+    }
+}

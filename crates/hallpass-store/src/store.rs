@@ -1,0 +1,675 @@
+//! The [`Store`]: typed reads over committed data, the single writer lock, the schema check at
+//! open, and group-committed durability. Invariant: all writes go through [`Store::write`], one
+//! at a time, each as one atomic [`Backend::apply`] of a record with its derived indexes.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use hallpass_core::audit::{AuditEvent, GENESIS_HASH};
+use hallpass_core::event::Event;
+use hallpass_core::flow::Flow;
+use hallpass_core::grant::Grant;
+use hallpass_core::integration::{Bundle, Integration, Target};
+use hallpass_core::request::Request;
+use hallpass_core::user::{Group, Invite, Role, User};
+use hallpass_core::{
+    BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId, Timestamp, UserId,
+};
+
+use crate::backend::{Backend, ScanIter, Table};
+use crate::codec;
+use crate::deadline::Due;
+use crate::durability::Durability;
+use crate::error::StoreError;
+use crate::keys::{self, meta};
+use crate::sled_backend::SledBackend;
+use crate::txn::Txn;
+
+/// The schema this build writes. Stored in Meta as 4 big-endian bytes (the one value without
+/// a version byte: it decides how everything else is read).
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Identifies one applied write; pass it to [`Store::durable`] to wait until it is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CommitTicket(pub u64);
+
+/// The Meta `audit_head` record: the newest audit event's seq and hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AuditHead {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// Handle to the store; clones share one backend, writer lock and flusher thread.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    /// Held for the whole of a write transaction: one writer at a time.
+    writer: Mutex<()>,
+    durability: Arc<Durability>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    /// Stops the flusher after a last flush, so the database is closed when the last clone goes.
+    fn drop(&mut self) {
+        self.durability.stop();
+        if let Some(h) = self.flusher.take() {
+            // A panicked flusher has nothing left to clean up.
+            let _ = h.join();
+        }
+    }
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("written", &self.inner.durability.current())
+            .field("flushes", &self.inner.durability.flush_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Brings a store written at schema `from` up to [`SCHEMA_VERSION`], one step at a time, inside
+/// `Store::with_backend` before anything else reads it. Schema 1 is the first, so there is no
+/// step yet: schema 2 will add `1 => migrate_1_to_2(backend)?` here (rewriting records and
+/// indexes in one apply, then setting `schema_version`) together with a fixture store written
+/// by schema 1 that the tests open.
+fn migrate(backend: &dyn Backend, from: u32) -> Result<(), StoreError> {
+    let _ = backend;
+    if from < SCHEMA_VERSION {
+        return Err(StoreError::corrupt(
+            Table::Meta.name(),
+            meta::SCHEMA_VERSION,
+            format!("schema {from} never existed; there is no migration from it"),
+        ));
+    }
+    Ok(())
+}
+
+impl Store {
+    pub fn open(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        let backend = SledBackend::open(path, opts.cache_bytes)?;
+        Store::with_backend(Arc::new(backend)).map_err(|e| match e {
+            StoreError::Backend(why) => StoreError::Open {
+                path: path.to_path_buf(),
+                why,
+            },
+            other => other,
+        })
+    }
+
+    /// A sled store in temporary storage, removed when the last clone is dropped. For tests.
+    pub fn open_temporary() -> Result<Store, StoreError> {
+        Store::with_backend(Arc::new(SledBackend::temporary()?))
+    }
+
+    /// Checks (and on an empty backend, writes) the schema version, runs migrations and starts
+    /// the flusher thread.
+    pub fn with_backend(backend: Arc<dyn Backend>) -> Result<Store, StoreError> {
+        match backend.get(Table::Meta, meta::SCHEMA_VERSION)? {
+            Some(raw) => {
+                let bytes: [u8; 4] = raw.as_slice().try_into().map_err(|_| {
+                    StoreError::corrupt(
+                        Table::Meta.name(),
+                        meta::SCHEMA_VERSION,
+                        format!("expected 4 bytes, found {}", raw.len()),
+                    )
+                })?;
+                let found = u32::from_be_bytes(bytes);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::Version {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                if found < SCHEMA_VERSION {
+                    migrate(&*backend, found)?;
+                }
+            }
+            None => {
+                for t in Table::ALL {
+                    if let Some(first) = backend.scan(t, &[], None, false).next() {
+                        let (k, _) = first?;
+                        return Err(StoreError::corrupt(
+                            t.name(),
+                            &k,
+                            "the store holds data but no schema_version",
+                        ));
+                    }
+                }
+                backend.apply(vec![crate::backend::Op::Put(
+                    Table::Meta,
+                    meta::SCHEMA_VERSION.to_vec(),
+                    SCHEMA_VERSION.to_be_bytes().to_vec(),
+                )])?;
+                backend.flush()?;
+            }
+        }
+        let durability = Durability::new();
+        let flusher = durability.spawn(Arc::clone(&backend))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                writer: Mutex::new(()),
+                durability,
+                flusher: Some(flusher),
+            }),
+        })
+    }
+
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        &*self.inner.backend
+    }
+
+    // ---- low-level reads ----
+
+    pub(crate) fn scan(
+        &self,
+        table: Table,
+        from: &[u8],
+        to: Option<&[u8]>,
+        reverse: bool,
+    ) -> ScanIter<'_> {
+        self.inner.backend.scan(table, from, to, reverse)
+    }
+
+    /// A prefix scan.
+    fn scan_prefix(&self, table: Table, prefix: &[u8], reverse: bool) -> ScanIter<'_> {
+        let end = keys::prefix_end(prefix);
+        self.scan(table, prefix, end.as_deref(), reverse)
+    }
+
+    fn record<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        self.inner
+            .backend
+            .get(table, key)?
+            .map(|v| codec::decode(table, key, &v))
+            .transpose()
+    }
+
+    /// Loads the record an index entry points to; a missing record is corruption.
+    fn indexed<T: DeserializeOwned>(
+        &self,
+        index: Table,
+        index_key: &[u8],
+        table: Table,
+        key: &[u8],
+    ) -> Result<T, StoreError> {
+        self.record(table, key)?.ok_or_else(|| {
+            StoreError::corrupt(
+                index.name(),
+                index_key,
+                format!(
+                    "points to a missing record {} in {}",
+                    hex::encode(key),
+                    table.name()
+                ),
+            )
+        })
+    }
+
+    fn all<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>, StoreError> {
+        self.scan(table, &[], None, false)
+            .map(|r| r.and_then(|(k, v)| codec::decode(table, &k, &v)))
+            .collect()
+    }
+
+    /// The 8-byte id at `at` in an index key.
+    fn id_in(index: Table, key: &[u8], at: usize) -> Result<[u8; 8], StoreError> {
+        keys::read_u64(key, at)
+            .map(u64::to_be_bytes)
+            .ok_or_else(|| StoreError::corrupt(index.name(), key, "index key too short"))
+    }
+
+    /// The meta value at `key`, decoded.
+    pub(crate) fn meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.record(Table::Meta, key)
+    }
+
+    // ---- users ----
+
+    pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.record(Table::Users, &keys::user(id))
+    }
+
+    pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        self.by_unique(Table::UsersByEmail, &keys::email(email))
+    }
+
+    pub fn user_by_uid(&self, uid: u32) -> Result<Option<User>, StoreError> {
+        self.by_unique(Table::UsersByUid, &keys::uid(uid))
+    }
+
+    fn by_unique(&self, index: Table, key: &[u8]) -> Result<Option<User>, StoreError> {
+        match self.inner.backend.get(index, key)? {
+            None => Ok(None),
+            Some(id) => self.indexed(index, key, Table::Users, &id).map(Some),
+        }
+    }
+
+    /// Active users with that role, via UsersByRole, in id order.
+    pub fn users_with_role(&self, role: Role) -> Result<Vec<User>, StoreError> {
+        self.scan_prefix(Table::UsersByRole, &[keys::role_byte(role)], false)
+            .map(|r| {
+                let (k, _) = r?;
+                let id = Self::id_in(Table::UsersByRole, &k, 1)?;
+                self.indexed(Table::UsersByRole, &k, Table::Users, &id)
+            })
+            .collect()
+    }
+
+    /// Users in id order after `after`, keeping those `keep` accepts, until `limit` kept.
+    /// Returns (items, next cursor = last id if more may exist).
+    pub fn users_page(
+        &self,
+        after: Option<UserId>,
+        limit: usize,
+        keep: &dyn Fn(&User) -> bool,
+    ) -> Result<(Vec<User>, Option<UserId>), StoreError> {
+        let from = match after {
+            None => 0,
+            Some(UserId(u64::MAX)) => return Ok((vec![], None)),
+            Some(UserId(a)) => a + 1,
+        };
+        let iter = self.scan(Table::Users, &keys::u64_key(from), None, false);
+        page(iter, Table::Users, limit, keep, |u: &User| u.id)
+    }
+
+    pub fn user_count(&self) -> Result<u64, StoreError> {
+        count(self.scan(Table::Users, &[], None, false))
+    }
+
+    // ---- invites, groups, integrations, bundles, flows ----
+
+    pub fn invite(&self, code_hash: &[u8; 32]) -> Result<Option<Invite>, StoreError> {
+        self.record(Table::Invites, code_hash)
+    }
+
+    pub fn group(&self, name: &GroupName) -> Result<Option<Group>, StoreError> {
+        self.record(Table::Groups, name.as_str().as_bytes())
+    }
+
+    /// All groups, by name.
+    pub fn groups(&self) -> Result<Vec<Group>, StoreError> {
+        self.all(Table::Groups)
+    }
+
+    pub fn integration(&self, name: &IntegrationName) -> Result<Option<Integration>, StoreError> {
+        self.record(Table::Integrations, name.as_str().as_bytes())
+    }
+
+    /// All integrations, by name.
+    pub fn integrations(&self) -> Result<Vec<Integration>, StoreError> {
+        self.all(Table::Integrations)
+    }
+
+    pub fn bundle(&self, name: &BundleName) -> Result<Option<Bundle>, StoreError> {
+        self.record(Table::Bundles, name.as_str().as_bytes())
+    }
+
+    /// All bundles, by name.
+    pub fn bundles(&self) -> Result<Vec<Bundle>, StoreError> {
+        self.all(Table::Bundles)
+    }
+
+    pub fn flow(&self, name: &FlowName) -> Result<Option<Flow>, StoreError> {
+        self.record(Table::Flows, name.as_str().as_bytes())
+    }
+
+    /// All flows, by name.
+    pub fn flows(&self) -> Result<Vec<Flow>, StoreError> {
+        self.all(Table::Flows)
+    }
+
+    // ---- requests ----
+
+    pub fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
+        self.record(Table::Requests, &keys::request(id))
+    }
+
+    /// Newest first (descending id), starting below `before` (exclusive) if given.
+    pub fn requests_page(
+        &self,
+        before: Option<RequestId>,
+        limit: usize,
+        keep: &dyn Fn(&Request) -> bool,
+    ) -> Result<(Vec<Request>, Option<RequestId>), StoreError> {
+        let to = before.map(keys::request);
+        let iter = self.scan(Table::Requests, &[], to.as_ref().map(|k| &k[..]), true);
+        page(iter, Table::Requests, limit, keep, |r: &Request| r.id)
+    }
+
+    /// Requests of one requester, newest first, via RequestsByRequester.
+    pub fn requests_of(
+        &self,
+        requester: UserId,
+        before: Option<RequestId>,
+        limit: usize,
+        keep: &dyn Fn(&Request) -> bool,
+    ) -> Result<(Vec<Request>, Option<RequestId>), StoreError> {
+        let iter = self.scan_owned_desc(
+            Table::RequestsByRequester,
+            requester.0,
+            before.map(|b| b.0),
+            Table::Requests,
+        );
+        page(iter, Table::Requests, limit, keep, |r: &Request| r.id)
+    }
+
+    /// Walks an `owner ‖ id` index newest first below `before`, yielding the records it points
+    /// to as `(record key, record value)`.
+    fn scan_owned_desc(
+        &self,
+        index: Table,
+        owner: u64,
+        before: Option<u64>,
+        table: Table,
+    ) -> ScanIter<'_> {
+        let prefix = keys::u64_key(owner);
+        let end = match before {
+            Some(b) => {
+                let mut k = prefix.to_vec();
+                k.extend_from_slice(&keys::u64_key(b));
+                Some(k)
+            }
+            None => keys::prefix_end(&prefix),
+        };
+        let iter = self.scan(index, &prefix, end.as_deref(), true);
+        Box::new(iter.map(move |r| {
+            let (k, _) = r?;
+            let id = Self::id_in(index, &k, 8)?;
+            let v = self.inner.backend.get(table, &id)?.ok_or_else(|| {
+                StoreError::corrupt(
+                    index.name(),
+                    &k,
+                    format!("points to a missing record in {}", table.name()),
+                )
+            })?;
+            Ok((id.to_vec(), v))
+        }))
+    }
+
+    /// All Pending requests (via RequestsPending), ascending id.
+    pub fn pending_requests(&self) -> Result<Vec<Request>, StoreError> {
+        self.scan(Table::RequestsPending, &[], None, false)
+            .map(|r| {
+                let (k, _) = r?;
+                self.indexed(Table::RequestsPending, &k, Table::Requests, &k)
+            })
+            .collect()
+    }
+
+    /// The number of Pending requests (a scan of RequestsPending).
+    pub fn pending_count(&self) -> Result<u64, StoreError> {
+        count(self.scan(Table::RequestsPending, &[], None, false))
+    }
+
+    // ---- grants ----
+
+    pub fn grant(&self, id: GrantId) -> Result<Option<Grant>, StoreError> {
+        self.record(Table::Grants, &keys::grant(id))
+    }
+
+    /// Newest first (descending id), starting below `before` (exclusive) if given.
+    pub fn grants_page(
+        &self,
+        before: Option<GrantId>,
+        limit: usize,
+        keep: &dyn Fn(&Grant) -> bool,
+    ) -> Result<(Vec<Grant>, Option<GrantId>), StoreError> {
+        let to = before.map(keys::grant);
+        let iter = self.scan(Table::Grants, &[], to.as_ref().map(|k| &k[..]), true);
+        page(iter, Table::Grants, limit, keep, |g: &Grant| g.id)
+    }
+
+    /// Grants of one user, newest first, via GrantsByUser.
+    pub fn grants_of(
+        &self,
+        user: UserId,
+        before: Option<GrantId>,
+        limit: usize,
+        keep: &dyn Fn(&Grant) -> bool,
+    ) -> Result<(Vec<Grant>, Option<GrantId>), StoreError> {
+        let iter = self.scan_owned_desc(
+            Table::GrantsByUser,
+            user.0,
+            before.map(|b| b.0),
+            Table::Grants,
+        );
+        page(iter, Table::Grants, limit, keep, |g: &Grant| g.id)
+    }
+
+    /// Grants (Active or Granting) of `user` on exactly `target`, via GrantsBySubject,
+    /// ascending id.
+    pub fn grants_covering(&self, user: UserId, target: &Target) -> Result<Vec<Grant>, StoreError> {
+        let prefix = keys::subject(user, target)?;
+        let at = prefix.len();
+        self.scan_prefix(Table::GrantsBySubject, &prefix, false)
+            .map(|r| {
+                let (k, _) = r?;
+                let id = Self::id_in(Table::GrantsBySubject, &k, at)?;
+                self.indexed(Table::GrantsBySubject, &k, Table::Grants, &id)
+            })
+            .collect()
+    }
+
+    /// The number of Active grants (those with an expiry deadline), by a scan of Deadlines.
+    pub fn active_grant_count(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for d in self.deadlines(None, None) {
+            if matches!(d?, (_, Due::GrantExpiry(_))) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    // ---- deadlines ----
+
+    /// Deadlines in time order, from `from` and up to and including `upto` (both inclusive,
+    /// both optional).
+    fn deadlines(
+        &self,
+        from: Option<Timestamp>,
+        upto: Option<Timestamp>,
+    ) -> impl Iterator<Item = Result<(Timestamp, Due), StoreError>> + '_ {
+        let start = from.map(Timestamp::to_key_bytes);
+        // Keys at `upto` sort below the first key of the next millisecond.
+        // (No next millisecond after i64::MAX: then every key qualifies.)
+        let end = upto
+            .and_then(|t| t.0.checked_add(1))
+            .map(|t| Timestamp(t).to_key_bytes());
+        let start = start.as_ref().map_or(&[][..], |s| &s[..]);
+        self.scan(Table::Deadlines, start, end.as_ref().map(|e| &e[..]), false)
+            .map(|r| {
+                let (k, _) = r?;
+                keys::parse_deadline(&k).ok_or_else(|| {
+                    StoreError::corrupt(Table::Deadlines.name(), &k, "not a deadline key")
+                })
+            })
+    }
+
+    /// The earliest deadline, if any.
+    pub fn next_deadline(&self) -> Result<Option<(Timestamp, Due)>, StoreError> {
+        self.deadlines(None, None).next().transpose()
+    }
+
+    /// Deadlines at or before `now`, earliest first, at most `limit`.
+    pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<(Timestamp, Due)>, StoreError> {
+        self.deadlines(None, Some(now)).take(limit).collect()
+    }
+
+    /// The earliest deadline strictly after `t`: what a scheduler that has handled everything
+    /// up to `t` sleeps until.
+    pub fn next_deadline_after(
+        &self,
+        t: Timestamp,
+    ) -> Result<Option<(Timestamp, Due)>, StoreError> {
+        let Some(from) = t.0.checked_add(1) else {
+            return Ok(None);
+        };
+        self.deadlines(Some(Timestamp(from)), None)
+            .next()
+            .transpose()
+    }
+
+    // ---- audit and events ----
+
+    /// `(0, GENESIS_HASH)` when the log is empty.
+    pub fn audit_head(&self) -> Result<(u64, String), StoreError> {
+        Ok(self
+            .meta::<AuditHead>(meta::AUDIT_HEAD)?
+            .map_or_else(|| (0, GENESIS_HASH.to_string()), |h| (h.seq, h.hash)))
+    }
+
+    /// Ascending from seq > after, keeping those `keep` accepts, until limit kept.
+    pub fn audit_page(
+        &self,
+        after: u64,
+        limit: usize,
+        keep: &dyn Fn(&AuditEvent) -> bool,
+    ) -> Result<(Vec<AuditEvent>, Option<u64>), StoreError> {
+        let Some(from) = after.checked_add(1) else {
+            return Ok((vec![], None));
+        };
+        let iter = self.scan(Table::Audit, &keys::seq(from), None, false);
+        page(iter, Table::Audit, limit, keep, |e: &AuditEvent| e.seq)
+    }
+
+    /// The newest event's seq (0 when there is none).
+    pub fn event_head(&self) -> Result<u64, StoreError> {
+        Ok(self.meta::<u64>(meta::EVENT_HEAD)?.unwrap_or(0))
+    }
+
+    /// Events with seq > after, ascending, at most limit.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let Some(from) = after.checked_add(1) else {
+            return Ok(vec![]);
+        };
+        self.scan(Table::Events, &keys::seq(from), None, false)
+            .take(limit)
+            .map(|r| r.and_then(|(k, v)| codec::decode(Table::Events, &k, &v)))
+            .collect()
+    }
+
+    // ---- writes ----
+
+    /// Runs `f` under the single writer lock (a std Mutex; one writer at a time, so reads inside
+    /// see a stable store). `f` reads through the Txn (point gets see the Txn's own writes) and
+    /// stages writes; if it returns Ok, all staged ops are applied atomically in ONE
+    /// Backend::apply; if it returns Err, nothing is written. Returns the value and a
+    /// CommitTicket (a write that staged nothing gets the newest existing ticket, so waiting on
+    /// it still covers the data `f` read).
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<T, E>,
+    ) -> Result<(T, CommitTicket), E> {
+        // The lock guards no data, only turn-taking: a writer that panicked left nothing behind.
+        let _turn = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut txn = Txn::new(self);
+        let value = f(&mut txn)?;
+        let ops = txn.into_ops();
+        if ops.is_empty() {
+            return Ok((value, CommitTicket(self.inner.durability.current())));
+        }
+        self.inner.backend.apply(ops)?;
+        Ok((value, CommitTicket(self.inner.durability.written())))
+    }
+
+    /// Waits (async) until everything up to `ticket` is flushed to disk. Group commit: a single
+    /// background flusher thread flushes once for all writers waiting at that moment; writers
+    /// never flush themselves. A failed flush is returned as [`StoreError::Flush`].
+    pub async fn durable(&self, ticket: CommitTicket) -> Result<(), StoreError> {
+        self.inner.durability.wait(ticket.0).await
+    }
+
+    /// write + durable.
+    pub async fn commit<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let (value, ticket) = self.write(f)?;
+        self.durable(ticket).await?;
+        Ok(value)
+    }
+
+    /// Flushes synchronously on the caller's thread (for shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.durability.flush_now(&*self.inner.backend)
+    }
+
+    /// How many backend flushes this store has made (flusher thread and [`Store::flush`]).
+    pub fn flush_count(&self) -> u64 {
+        self.inner.durability.flush_count()
+    }
+}
+
+/// Counts a scan's items.
+fn count(iter: ScanIter<'_>) -> Result<u64, StoreError> {
+    let mut n = 0;
+    for r in iter {
+        r?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Decodes records from `iter`, keeps those `keep` accepts until `limit` are kept, and returns
+/// them with a cursor (the last kept record's id) when more records may follow.
+fn page<T: DeserializeOwned, C>(
+    mut iter: ScanIter<'_>,
+    table: Table,
+    limit: usize,
+    keep: &dyn Fn(&T) -> bool,
+    cursor: impl Fn(&T) -> C,
+) -> Result<(Vec<T>, Option<C>), StoreError> {
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok((out, None));
+    }
+    for r in iter.by_ref() {
+        let (k, v) = r?;
+        let rec: T = codec::decode(table, &k, &v)?;
+        if keep(&rec) {
+            out.push(rec);
+            if out.len() == limit {
+                break;
+            }
+        }
+    }
+    let more = out.len() == limit && iter.next().is_some();
+    let next = if more { out.last().map(cursor) } else { None };
+    Ok((out, next))
+}
