@@ -66,8 +66,16 @@ impl fmt::Display for GrantStatus {
 pub enum EndReason {
     Expired,
     Released,
-    Revoked { by: UserId, reason: Option<String> },
+    Revoked {
+        by: UserId,
+        reason: Option<String>,
+    },
     UserDeleted,
+    /// The connector could not grant; whatever it may have done is revoked, and the grant
+    /// ends Failed.
+    GrantFailed {
+        error: String,
+    },
 }
 
 impl EndReason {
@@ -75,6 +83,7 @@ impl EndReason {
     pub fn final_status(&self) -> GrantStatus {
         match self {
             EndReason::Expired => GrantStatus::Expired,
+            EndReason::GrantFailed { .. } => GrantStatus::Failed,
             _ => GrantStatus::Revoked,
         }
     }
@@ -91,6 +100,7 @@ impl fmt::Display for EndReason {
             } => write!(f, "revoked by {by}: {r}"),
             EndReason::Revoked { by, reason: None } => write!(f, "revoked by {by}"),
             EndReason::UserDeleted => f.write_str("user deleted"),
+            EndReason::GrantFailed { error } => write!(f, "granting failed: {error}"),
         }
     }
 }

@@ -255,16 +255,13 @@ async fn record_grant(
                     tx.put_grant(&g)?;
                     tx.audit(
                         now,
-                        AuditEntry::new(
+                        lifecycle::grant_entry(
                             Actor::System,
                             Source::System,
                             "grant.activate",
-                            id,
+                            &g,
                             format!("{} active until {expires_at}", g.target),
-                        )
-                        .about(g.user)
-                        .on(&g.target.integration)
-                        .with_status(g.status),
+                        ),
                     )?;
                     tx.event(
                         now,
@@ -279,21 +276,21 @@ async fn record_grant(
                     )?;
                 }
                 Err(error) => {
-                    g.fail(error.clone(), now)?;
-                    tx.put_grant(&g)?;
-                    tx.audit(
+                    // Clean up whatever the connector may have done, through the same verified,
+                    // overlap-aware revocation as any ending; the grant then ends Failed.
+                    let reason = EndReason::GrantFailed {
+                        error: error.clone(),
+                    };
+                    lifecycle::begin_revoke(
+                        tx,
+                        &mut g,
+                        reason,
                         now,
-                        AuditEntry::new(
-                            Actor::System,
-                            Source::System,
-                            "grant.fail",
-                            id,
-                            format!("{}: {error}", g.target),
-                        )
-                        .about(g.user)
-                        .on(&g.target.integration)
-                        .with_status(g.status),
+                        &Actor::System,
+                        Source::System,
                     )?;
+                    g.last_error = Some(error.clone());
+                    tx.put_grant(&g)?;
                     tx.event(
                         now,
                         EventKind::GrantFailed {
@@ -335,13 +332,14 @@ async fn record_revoke(
                         Some(other) => format!("{} ended ({reason}); access kept on the target for {other}", g.target),
                         None => format!("{} removed from the target ({reason})", g.target),
                     };
-                    let action = if g.status == GrantStatus::Expired { "grant.expired" } else { "grant.revoked" };
+                    let action = match g.status {
+                        GrantStatus::Expired => "grant.expired",
+                        GrantStatus::Failed => "grant.failed",
+                        _ => "grant.revoked",
+                    };
                     tx.audit(
                         now,
-                        AuditEntry::new(Actor::System, Source::System, action, id, summary)
-                            .about(g.user)
-                            .on(&g.target.integration)
-                            .with_status(g.status),
+                        lifecycle::grant_entry(Actor::System, Source::System, action, &g, summary),
                     )?;
                     tx.event(now, EventKind::GrantEnded { grant: id, user: g.user, target: g.target.clone(), reason }, audience)?;
                 }
@@ -352,16 +350,13 @@ async fn record_revoke(
                     tx.put_grant(&g)?;
                     tx.audit(
                         now,
-                        AuditEntry::new(
+                        lifecycle::grant_entry(
                             Actor::System,
                             Source::System,
                             "grant.revoke_attempt_failed",
-                            id,
+                            &g,
                             format!("attempt {} failed, retrying in {}: {error}", g.attempts, hallpass_core::time::format_duration(delay)),
-                        )
-                        .about(g.user)
-                        .on(&g.target.integration)
-                        .with_status(g.status),
+                        ),
                     )?;
                     if was != GrantStatus::RevokeFailed && g.status == GrantStatus::RevokeFailed {
                         tracing::error!(grant = %id, attempts = g.attempts, "revocation keeps failing; still retrying");

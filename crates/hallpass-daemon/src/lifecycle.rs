@@ -16,6 +16,21 @@ use hallpass_store::Txn;
 
 use crate::broker::Fail;
 
+/// The audit entry for something that happened to a grant: about its holder, on its
+/// integration, with its resulting status.
+pub fn grant_entry(
+    actor: Actor,
+    source: Source,
+    action: &str,
+    g: &Grant,
+    summary: impl Into<String>,
+) -> AuditEntry {
+    AuditEntry::new(actor, source, action, g.id, summary)
+        .about(g.user)
+        .on(&g.target.integration)
+        .with_status(g.status)
+}
+
 /// An approved request takes effect: new grants (waiting for their connector call), or more
 /// time on the grant being extended.
 pub fn fulfil(
@@ -63,11 +78,11 @@ pub fn fulfil(
             req.grants.push(grant);
             tx.audit(
                 now,
-                AuditEntry::new(
+                grant_entry(
                     actor.clone(),
                     source,
                     "grant.extend",
-                    grant,
+                    &g,
                     format!(
                         "{} adds {}: expires {} → {}",
                         req.id,
@@ -75,10 +90,7 @@ pub fn fulfil(
                         before.map(|t| t.to_string()).unwrap_or_default(),
                         expires_at
                     ),
-                )
-                .about(g.user)
-                .on(&g.target.integration)
-                .with_status(g.status),
+                ),
             )?;
             tx.event(
                 now,
@@ -108,6 +120,7 @@ pub fn begin_revoke(
         EndReason::Released => "grant.release",
         EndReason::Revoked { .. } => "grant.revoke",
         EndReason::UserDeleted => "grant.revoke",
+        EndReason::GrantFailed { .. } => "grant.fail",
     };
     let summary = format!(
         "{}: {} → revoking ({reason})",
@@ -118,10 +131,7 @@ pub fn begin_revoke(
     tx.put_grant(grant)?;
     tx.audit(
         now,
-        AuditEntry::new(actor.clone(), source, action, grant.id, summary)
-            .about(grant.user)
-            .on(&grant.target.integration)
-            .with_status(grant.status),
+        grant_entry(actor.clone(), source, action, grant, summary),
     )?;
     Ok(())
 }

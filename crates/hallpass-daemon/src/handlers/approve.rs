@@ -58,6 +58,20 @@ fn decidable(
     Ok((req, flow, requester))
 }
 
+/// Flows may require approvers to say why they decided.
+fn require_reason(flow: &hallpass_core::flow::Flow, reason: &Option<String>) -> Result<(), Fail> {
+    if flow.approver_reason_required && reason.is_none() {
+        return Err(Fail::Api(ApiError::invalid(
+            "reason",
+            format!(
+                "flow {} requires a reason from approvers (--reason)",
+                flow.name
+            ),
+        )));
+    }
+    Ok(())
+}
+
 fn forbidden(why: String) -> Fail {
     Fail::Api(ApiError::Forbidden {
         why,
@@ -80,15 +94,7 @@ pub async fn approve(
             let (mut req, flow, requester) = decidable(tx, id, now)?;
             let dir = broker.directory();
             policy::may_decide(&flow, &dir, &requester, &c.user).map_err(forbidden)?;
-            if flow.approver_reason_required && reason.is_none() {
-                return Err(Fail::Api(ApiError::invalid(
-                    "reason",
-                    format!(
-                        "flow {} requires a reason from approvers (--reason)",
-                        flow.name
-                    ),
-                )));
-            }
+            require_reason(&flow, &reason)?;
             let mut approvals: Vec<_> = req.approvals.iter().map(|a| a.by).collect();
             approvals.push(c.id());
             let complete = policy::approval_satisfied(&flow, &dir, &requester, &approvals);
@@ -159,15 +165,7 @@ pub async fn reject(
             if !c.is_admin() {
                 policy::may_decide(&flow, &dir, &requester, &c.user).map_err(forbidden)?;
             }
-            if flow.approver_reason_required && reason.is_none() {
-                return Err(Fail::Api(ApiError::invalid(
-                    "reason",
-                    format!(
-                        "flow {} requires a reason from approvers (--reason)",
-                        flow.name
-                    ),
-                )));
-            }
+            require_reason(&flow, &reason)?;
             req.reject(Decision {
                 by: c.id(),
                 at: now,

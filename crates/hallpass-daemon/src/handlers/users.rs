@@ -61,8 +61,8 @@ pub async fn invite(s: &Session, c: &Caller, args: InviteArgs) -> Result<InviteC
                         u.status
                     ))));
                 }
-                Some(deleted) => deleted.id,
-                None => tx.next_user_id()?,
+                // A deleted account's history stays with it; a new person gets a new id.
+                Some(_) | None => tx.next_user_id()?,
             };
             let user = User {
                 id,
@@ -337,7 +337,9 @@ pub async fn delete(s: &Session, c: &Caller, r: UserRef) -> Result<UserView, Fai
             }
             user.groups.clear();
             user.status = UserStatus::Deleted;
-            user.os = None;
+            // The OS account stays on the record (history, and the revocations started above
+            // still need to know whose access they remove); the uid index drops deleted users,
+            // so the uid is free to accept another invite.
             tx.put_user(&user)?;
             tx.audit(
                 now,

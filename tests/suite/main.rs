@@ -1,0 +1,10 @@
+//! The integration suite: one binary, one module per area.
+
+mod support;
+
+mod authz_matrix;
+mod daemon_lifecycle;
+mod e2e;
+mod failed_grants;
+mod restart;
+mod socket;

@@ -1,0 +1,6 @@
+//! Shared harness for the suite.
+
+pub mod harness;
+// Not every module uses every helper (e.g. `Daemon::stop` is for restart tests).
+#[allow(dead_code)]
+pub mod binaries;
