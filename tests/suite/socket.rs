@@ -363,3 +363,62 @@ async fn other_os_users_are_identified_by_the_kernel() {
     assert_eq!(refusals[0].entry.target, "uid 65533");
     shut_down(stop, task).await;
 }
+
+/// A frame longer than 1 MiB is refused before any of it is parsed: the connection is closed,
+/// nothing is written, and the daemon keeps serving everyone else. So is a frame of garbage.
+#[tokio::test]
+async fn oversized_and_malformed_frames_close_only_their_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let d = TestDaemon::bare_unscheduled();
+    let (_dir, path) = socket_dir();
+    let (stop, task) = serve(&d, socket::bind(&path, 0o666).expect("bind"));
+    let head = d.audit_head();
+
+    // Announce 1 MiB + 1 bytes and send a first chunk of them.
+    let mut big = tokio::net::UnixStream::connect(&path)
+        .await
+        .expect("connect");
+    let len = (hallpass_proto::MAX_FRAME as u32) + 1;
+    big.write_all(&len.to_be_bytes())
+        .await
+        .expect("write the length");
+    let _ = big.write_all(&vec![b' '; 64 * 1024]).await;
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(WAIT, big.read(&mut buf))
+        .await
+        .expect("the daemon answers by closing");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "an oversized frame must close the connection, got {read:?}"
+    );
+
+    // A well-sized frame that is not a tarpc message.
+    let mut junk = tokio::net::UnixStream::connect(&path)
+        .await
+        .expect("connect");
+    let body = b"{\"not\": \"a tarpc message\"}";
+    junk.write_all(&(body.len() as u32).to_be_bytes())
+        .await
+        .expect("write");
+    junk.write_all(body).await.expect("write");
+    let read = tokio::time::timeout(WAIT, junk.read(&mut buf))
+        .await
+        .expect("the daemon answers by closing");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "a malformed frame must close the connection, got {read:?}"
+    );
+
+    // Everyone else is still served, and nothing was written.
+    let (client, _) = connect_unix(&path, "hallpass-cli 0.1.0")
+        .await
+        .expect("connect after the bad frames");
+    let who = client
+        .whoami(ctx())
+        .await
+        .done("whoami after the bad frames");
+    assert_eq!(who.uid, 0);
+    assert_eq!(d.audit_head(), head, "bad frames change nothing");
+    shut_down(stop, task).await;
+}

@@ -481,15 +481,32 @@ impl Store {
             .collect()
     }
 
-    /// The number of Active grants (those with an expiry deadline), by a scan of Deadlines.
-    pub fn active_grant_count(&self) -> Result<u64, StoreError> {
+    /// The number of grants Active at `now`: those whose expiry deadline is after `now` (a
+    /// grant at or past its deadline is not active, even before the scheduler has acted), by a
+    /// scan of Deadlines keys.
+    pub fn active_grant_count(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let Some(after) = now.0.checked_add(1) else {
+            return Ok(0);
+        };
         let mut n = 0;
-        for d in self.deadlines(None, None) {
+        for d in self.deadlines(Some(Timestamp(after)), None) {
             if matches!(d?, (_, Due::GrantExpiry(_))) {
                 n += 1;
             }
         }
         Ok(n)
+    }
+
+    /// Grants with connector work owed (granting, revoking, or retrying a failed revocation),
+    /// by a scan of Deadlines keys: these are few, so callers may read each one.
+    pub fn grants_with_work(&self) -> Result<Vec<GrantId>, StoreError> {
+        let mut out = Vec::new();
+        for d in self.deadlines(None, None) {
+            if let (_, Due::GrantWork(id)) = d? {
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 
     // ---- deadlines ----

@@ -63,6 +63,8 @@ async fn execute(
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        // Its own process group, so a timeout kills what the command started too.
+        .process_group(0)
         .kill_on_drop(true);
     for (var, r) in &cfg.secret_env {
         cmd.env(var, resolve(var, r)?);
@@ -77,11 +79,20 @@ async fn execute(
         let _ = stdin.write_all(&doc).await;
         drop(stdin);
     }
+    let pgid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(nix::unistd::Pid::from_raw);
     match tokio::time::timeout(cfg.timeout, child.wait_with_output()).await {
-        Err(_) => Err(ConnectorError::Timeout {
-            command,
-            secs: cfg.timeout.as_secs(),
-        }),
+        Err(_) => {
+            if let Some(pgid) = pgid {
+                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            }
+            Err(ConnectorError::Timeout {
+                command,
+                secs: cfg.timeout.as_secs(),
+            })
+        }
         Ok(Err(source)) => Err(ConnectorError::Spawn { command, source }),
         Ok(Ok(out)) => Ok((out.status, tail(&out.stderr))),
     }
@@ -120,5 +131,201 @@ pub async fn probe(
             status: status.to_string(),
             stderr,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use hallpass_core::grant::Grant;
+    use hallpass_core::{GrantId, RequestId, Timestamp, UserId};
+
+    use super::*;
+    use crate::connectors::{Action, SpecUser};
+
+    fn spec() -> GrantSpec {
+        let g = Grant::new(
+            GrantId(7),
+            RequestId(1001),
+            UserId(2),
+            "pg/orders/read".parse().expect("target"),
+            Duration::from_secs(60),
+            Timestamp(0),
+        );
+        GrantSpec::new(
+            Action::Grant,
+            &g,
+            SpecUser {
+                id: UserId(2),
+                email: "g@example.com".into(),
+                os_user: Some("grace".into()),
+            },
+            Some(Timestamp(60_000)),
+        )
+    }
+
+    fn cfg(secret_env: BTreeMap<String, SecretRef>, timeout: Duration) -> ExecConfig {
+        ExecConfig {
+            grant: vec![],
+            revoke: vec![],
+            verify: None,
+            timeout,
+            secret_env,
+        }
+    }
+
+    fn sh(script: &str) -> Vec<String> {
+        vec!["/bin/sh".into(), "-c".into(), script.into()]
+    }
+
+    #[tokio::test]
+    async fn the_command_reads_the_grant_as_json_and_exit_zero_is_success() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("doc.json");
+        let argv = sh(&format!("cat > '{}'", out.display()));
+        run(
+            &cfg(BTreeMap::new(), Duration::from_secs(10)),
+            &argv,
+            &spec(),
+        )
+        .await
+        .expect("runs");
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).expect("doc")).expect("json");
+        assert_eq!(doc["action"], "grant");
+        assert_eq!(doc["grant_id"], 7);
+        assert_eq!(doc["user"]["os_user"], "grace");
+        assert_eq!(doc["resource"], "orders");
+        assert_eq!(doc["expires_at"], "1970-01-01T00:01:00Z");
+    }
+
+    #[tokio::test]
+    async fn a_failure_keeps_the_tail_of_stderr_and_the_status() {
+        let argv = sh("echo 'no such role' >&2; exit 4");
+        let err = run(
+            &cfg(BTreeMap::new(), Duration::from_secs(10)),
+            &argv,
+            &spec(),
+        )
+        .await
+        .expect_err("fails");
+        let text = err.to_string();
+        assert!(
+            text.contains("no such role") && text.contains('4'),
+            "{text}"
+        );
+        let long = sh("head -c 10000 /dev/zero | tr '\\0' x >&2; echo END >&2; exit 1");
+        let err = run(
+            &cfg(BTreeMap::new(), Duration::from_secs(10)),
+            &long,
+            &spec(),
+        )
+        .await
+        .expect_err("fails");
+        let ConnectorError::Failed { stderr, .. } = err else {
+            panic!("expected Failed")
+        };
+        assert!(
+            stderr.len() <= STDERR_KEEP && stderr.trim_end().ends_with("END"),
+            "{} bytes",
+            stderr.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_command_past_its_timeout_is_killed_with_everything_it_started() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidfile = dir.path().join("child.pid");
+        // The command starts a long-lived child and waits for it; the 1 s timeout must kill both.
+        let argv = sh(&format!(
+            "sleep 300 & echo $! > '{}'; wait",
+            pidfile.display()
+        ));
+        let err = run(
+            &cfg(BTreeMap::new(), Duration::from_secs(1)),
+            &argv,
+            &spec(),
+        )
+        .await
+        .expect_err("times out");
+        assert!(
+            matches!(err, ConnectorError::Timeout { secs: 1, .. }),
+            "{err}"
+        );
+        let pid = std::fs::read_to_string(&pidfile)
+            .expect("the child wrote its pid")
+            .trim()
+            .to_string();
+        let gone = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            // A killed orphan may linger as a zombie until init reaps it.
+            Ok(stat) => stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !gone() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the command's child {pid} outlived the timeout"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn secrets_reach_the_command_only_through_their_variables_and_never_the_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret_file = dir.path().join("pw");
+        std::fs::write(&secret_file, "hunter2\n").expect("secret");
+        let seen = dir.path().join("seen");
+        let secrets = BTreeMap::from([(
+            "DB_PASSWORD".to_string(),
+            SecretRef::File(secret_file.display().to_string()),
+        )]);
+        let argv = sh(&format!(
+            "printf '%s|%s' \"$DB_PASSWORD\" \"${{HOME:-unset}}\" > '{}'",
+            seen.display()
+        ));
+        run(&cfg(secrets, Duration::from_secs(10)), &argv, &spec())
+            .await
+            .expect("runs");
+        // The secret arrives without its trailing newline; the daemon's own environment does not leak in.
+        assert_eq!(
+            std::fs::read_to_string(&seen).expect("seen"),
+            "hunter2|unset"
+        );
+
+        let missing = BTreeMap::from([(
+            "TOKEN".to_string(),
+            SecretRef::File("/nonexistent/token".into()),
+        )]);
+        let err = run(&cfg(missing, Duration::from_secs(10)), &sh("true"), &spec())
+            .await
+            .expect_err("no secret");
+        assert!(
+            err.to_string().contains("TOKEN") && err.to_string().contains("/nonexistent/token"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn verify_reads_presence_from_the_exit_code() {
+        let c = cfg(BTreeMap::new(), Duration::from_secs(10));
+        assert_eq!(
+            probe(&c, &sh("exit 0"), &spec()).await.expect("present"),
+            Presence::Present
+        );
+        assert_eq!(
+            probe(&c, &sh("exit 1"), &spec()).await.expect("absent"),
+            Presence::Absent
+        );
+        assert!(
+            probe(&c, &sh("exit 2"), &spec()).await.is_err(),
+            "other codes are failures"
+        );
     }
 }

@@ -51,14 +51,15 @@ pub fn whoami(s: &Session) -> Result<WhoAmI, Fail> {
 pub async fn status(s: &Session, _caller: &Caller) -> Result<DaemonStatus, Fail> {
     let store = s.broker.store();
     let now = s.broker.now();
-    let (mut active, mut failing) = (0u64, 0u64);
-    // Bounded: counts at most the first 100k grants; dashboards page for exact figures.
-    let (grants, _) = store.grants_page(None, 100_000, &|g| !g.status.is_terminal())?;
-    for g in grants {
-        match g.status_at(now) {
-            GrantStatus::Active => active += 1,
-            GrantStatus::RevokeFailed => failing += 1,
-            _ => {}
+    // Both counts walk index keys only; failing grants are among the few with work owed.
+    let active = store.active_grant_count(now)?;
+    let mut failing = 0u64;
+    for id in store.grants_with_work()? {
+        if store
+            .grant(id)?
+            .is_some_and(|g| g.status_at(now) == GrantStatus::RevokeFailed)
+        {
+            failing += 1;
         }
     }
     Ok(DaemonStatus {

@@ -552,7 +552,19 @@ fn deadlines_follow_request_and_grant_states() {
     .unwrap();
     assert_eq!(s.pending_count().unwrap(), 0);
     assert!(s.pending_requests().unwrap().is_empty());
-    assert_eq!(s.active_grant_count().unwrap(), 1);
+    let expires = Timestamp(t0 + 10 + 60_000);
+    assert_eq!(s.active_grant_count(Timestamp(t0)).unwrap(), 1);
+    assert_eq!(s.active_grant_count(Timestamp(expires.0 - 1)).unwrap(), 1);
+    assert_eq!(
+        s.active_grant_count(expires).unwrap(),
+        0,
+        "not active at its deadline"
+    );
+    assert_eq!(
+        s.grants_with_work().unwrap(),
+        vec![],
+        "an active grant owes no connector work"
+    );
     assert_eq!(
         s.due(Timestamp(i64::MAX), 10).unwrap(),
         vec![(Timestamp(t0 + 10 + 60_000), Due::GrantExpiry(GrantId(1)))]
