@@ -73,12 +73,16 @@ pub struct ExecConfig {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Connector {
     Exec(ExecConfig),
+    /// Grants and revokes succeed at once without touching any system: for benchmarks (the
+    /// broker's own cost without a connector's) and for access managed outside hallpass.
+    Noop,
 }
 
 impl Connector {
     pub fn kind(&self) -> &'static str {
         match self {
             Connector::Exec(_) => "exec",
+            Connector::Noop => "noop",
         }
     }
 }
@@ -129,6 +133,7 @@ impl Integration {
                     }
                 }
             }
+            Connector::Noop => {}
         }
         if self.resources.is_empty() {
             return Err(DomainError::invalid(

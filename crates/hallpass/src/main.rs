@@ -1,5 +1,6 @@
 //! `hallpass`: the command line of the hallpass access broker. Owns process concerns only:
-//! parse the arguments, run one command on a single-threaded runtime, report a failure and set
+//! parse the arguments, run one command (or the TUI) on a multi-threaded runtime (the demo
+//! serves its daemon while the TUI runs), report a failure and set
 //! the exit code. Invariant: every failure leaves through [`failure::Failure`], so the exit code
 //! is the one documented in `hallpass --help`.
 
@@ -20,7 +21,7 @@ use crate::failure::{EXIT_LOCAL, Failure};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
-    let result = match tokio::runtime::Builder::new_current_thread()
+    let result = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {

@@ -125,6 +125,7 @@ pub async fn grant(integration: &Integration, spec: &GrantSpec) -> Result<(), Co
             }
             Ok(())
         }
+        Connector::Noop => Ok(()),
     }
 }
 
@@ -143,5 +144,6 @@ pub async fn revoke(integration: &Integration, spec: &GrantSpec) -> Result<(), C
             }
             Ok(())
         }
+        Connector::Noop => Ok(()),
     }
 }

@@ -1,6 +1,8 @@
-//! `hallpass demo`: a private daemon in a temporary directory, filled with demo data, serving
-//! until Ctrl-C. The daemon runs in this process (the CLI links the daemon library for this
-//! one command; see ARCHITECTURE.md), so `cargo run --bin hallpass -- demo` needs nothing else.
+//! `hallpass demo`: a private daemon in a temporary directory, filled with demo data, with the
+//! TUI open against it (or, with `--no-tui`, serving until Ctrl-C). The daemon runs in this
+//! process (the CLI links the daemon library for this one command; see ARCHITECTURE.md), so
+//! `cargo run --bin hallpass -- demo` needs nothing else. Invariant: the daemon stops when the
+//! TUI quits.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +21,10 @@ pub struct DemoArgs {
     /// is removed on exit.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+
+    /// Do not open the TUI: print how to use the demo daemon and serve until Ctrl-C.
+    #[arg(long)]
+    pub no_tui: bool,
 }
 
 fn local(what: &str) -> impl Fn(String) -> Failure + '_ {
@@ -95,6 +101,12 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     println!("  hallpass grants --all              # live countdowns");
     println!("  hallpass audit verify              # check the hash chain");
     println!();
+    if !args.no_tui && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        // The TUI takes over the screen; the banner is back when it quits.
+        run_with_tui(broker, listener, socket_path.clone()).await?;
+        println!("hallpass demo: stopped.");
+        return Ok(());
+    }
     println!(
         "Press Ctrl-C to stop{}.",
         if is_temp {
@@ -111,5 +123,31 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| local("daemon")(e.to_string()))?;
     let _ = std::fs::remove_file(&socket_path);
+    Ok(())
+}
+
+/// Serves the demo daemon while the TUI runs against it; stops the daemon when the TUI quits.
+async fn run_with_tui(
+    broker: Arc<Broker>,
+    listener: tokio::net::UnixListener,
+    socket_path: PathBuf,
+) -> Result<(), Failure> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async {
+        tokio::select! {
+            _ = stopped => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    let serve = hallpass_daemon::serve(broker, listener, shutdown);
+    let tui = async {
+        let r = hallpass_tui::run(socket_path.clone()).await;
+        let _ = stop.send(());
+        r
+    };
+    let (served, ran) = tokio::join!(serve, tui);
+    let _ = std::fs::remove_file(&socket_path);
+    ran.map_err(|e| local("tui")(e.to_string()))?;
+    served.map_err(|e| local("daemon")(e.to_string()))?;
     Ok(())
 }

@@ -219,6 +219,12 @@ pub fn render(i: &Integration, now: Timestamp) -> String {
                 );
             }
         }
+        Connector::Noop => {
+            d.row(
+                "effect",
+                "none: grants and revokes succeed without touching a system",
+            );
+        }
     }
     d.row("updated", when(i.updated_at, now));
     let resources = table(
@@ -290,7 +296,9 @@ mod tests {
         assert_eq!(i.name.as_str(), "pg-prod");
         assert_eq!(i.resources.len(), 2);
         assert_eq!(i.resources[0].permissions, ["read", "write"]);
-        let Connector::Exec(e) = &i.connector;
+        let Connector::Exec(e) = &i.connector else {
+            panic!("built an exec connector")
+        };
         assert_eq!(e.grant, ["grant", "a b"]);
         assert_eq!(e.revoke, ["revoke"]);
         assert_eq!(

@@ -1,6 +1,6 @@
 //! Runs one parsed command: connects when the command needs the daemon, then hands over to the
 //! module that owns it. Also owns paging through the daemon's lists.
-//! Invariant: `None` (no subcommand) and `completions` never touch the socket.
+//! Invariant: `completions` never touches the socket; `None` (no subcommand) opens the TUI.
 
 pub mod account;
 pub mod audit;
@@ -46,8 +46,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     };
     let out = inv.out;
     let Some(command) = cli.command else {
-        // No subcommand: the TUI will open here. Until then, a short help.
-        return print_short_help();
+        // No subcommand: the TUI, when there is a terminal to draw on.
+        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            return print_short_help();
+        }
+        return hallpass_tui::run(inv.socket)
+            .await
+            .map_err(|e| Failure::Local(format!("tui: {e}")));
     };
     match command {
         Command::Completions(a) => completions::run(a),

@@ -1,0 +1,204 @@
+//! Floors measured in the same run as the figures they bound: a do-nothing tarpc service over
+//! a unix socket (framed exactly like hallpass, with `hallpass_proto::framed_json`), and raw
+//! sled writes and flushes (the one place outside hallpass-store that imports sled: a floor
+//! must be sled without hallpass). Invariant: a floor does the same kind of work as the figure
+//! it is compared with, minus everything hallpass adds.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use hallpass_proto::framed_json;
+use tarpc::context::Context;
+use tarpc::server::{BaseChannel, Channel};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::oneshot;
+
+use crate::load::{Limit, Run, closed_loop};
+use crate::stats::{Latency, Samples};
+
+/// The echo floor's service: a handler that does nothing.
+#[tarpc::service]
+pub trait Echo {
+    async fn echo(payload: u64) -> u64;
+}
+
+#[derive(Clone)]
+struct EchoService;
+
+impl Echo for EchoService {
+    async fn echo(self, _: Context, payload: u64) -> u64 {
+        payload
+    }
+}
+
+/// An echo server on its own runtime (as many workers as cores, like hallpassd's), serving
+/// like hallpassd does: one channel per connection, up to 64 requests at once.
+pub struct EchoServer {
+    pub socket: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EchoServer {
+    pub fn start(dir: &Path) -> anyhow::Result<EchoServer> {
+        let socket = dir.join("echo.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket)?;
+        listener.set_nonblocking(true)?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("echo-floor")
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("echo-floor".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = UnixListener::from_std(listener) else {
+                        return;
+                    };
+                    tokio::pin!(stopped);
+                    loop {
+                        tokio::select! {
+                            _ = &mut stopped => return,
+                            accepted = listener.accept() => {
+                                if let Ok((stream, _)) = accepted {
+                                    tokio::spawn(
+                                        BaseChannel::with_defaults(framed_json(stream))
+                                            .execute(EchoService.serve())
+                                            .for_each_concurrent(Some(64), |r| r),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                });
+            })?;
+        Ok(EchoServer {
+            socket,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub async fn client(&self) -> anyhow::Result<EchoClient> {
+        let stream = UnixStream::connect(&self.socket).await?;
+        Ok(EchoClient::new(tarpc::client::Config::default(), framed_json(stream)).spawn())
+    }
+
+    /// `clients` connections, each calling echo back to back within `limit`.
+    pub async fn measure(&self, clients: usize, limit: Limit) -> anyhow::Result<Run> {
+        let mut cs = Vec::new();
+        for _ in 0..clients {
+            cs.push(self.client().await?);
+        }
+        closed_loop(cs, limit, |c: Arc<EchoClient>, _, i| async move {
+            let got = c.echo(tarpc::context::current(), i).await?;
+            anyhow::ensure!(got == i, "echo answered {got} to {i}");
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// A value the size of a stored grant or request record (about 600 bytes of JSON).
+fn record_value(i: u64) -> Vec<u8> {
+    let mut v = format!("\u{1}{{\"id\":{i},\"pad\":\"").into_bytes();
+    v.resize(600, b'x');
+    v.extend_from_slice(b"\"}");
+    v
+}
+
+/// A fresh sled database under `dir` with the cache hallpassd uses by default and the mode
+/// `SledBackend` sets.
+fn sled_at(dir: &Path, name: &str) -> anyhow::Result<sled::Db> {
+    Ok(sled::Config::new()
+        .path(dir.join(name))
+        .cache_capacity(64 << 20)
+        .mode(sled::Mode::HighThroughput)
+        .open()?)
+}
+
+/// One durable two-tree sled transaction (a record and its deadline index entry), then a
+/// flush, `n` times in a row: the cost of one durable state change with nothing shared.
+pub fn sled_txn_flush(dir: &Path, n: u64) -> anyhow::Result<Latency> {
+    use sled::Transactional;
+    let db = sled_at(dir, "floor-txn")?;
+    let (records, index) = (db.open_tree("records")?, db.open_tree("deadlines")?);
+    let mut s = Samples::new();
+    for i in 0..n {
+        let t = Instant::now();
+        (&records, &index)
+            .transaction(|(r, x)| {
+                r.insert(&i.to_be_bytes(), record_value(i))?;
+                x.insert(deadline_key(i), &[])?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| anyhow::anyhow!("sled transaction: {e:?}"))?;
+        db.flush()?;
+        s.record(t.elapsed());
+    }
+    Ok(s.summary())
+}
+
+fn deadline_key(i: u64) -> Vec<u8> {
+    let mut k = (i as i64 ^ i64::MIN).to_be_bytes().to_vec();
+    k.push(1);
+    k.extend_from_slice(&i.to_be_bytes());
+    k
+}
+
+/// Raw sled batched writes: `batch` plain inserts of a ~600-byte record, then one flush;
+/// repeated for `secs`. Returns durable writes per second.
+pub fn sled_batched(dir: &Path, batch: u64, secs: f64) -> anyhow::Result<f64> {
+    let db = sled_at(dir, &format!("floor-batch-{batch}"))?;
+    let start = Instant::now();
+    let limit = Duration::from_secs_f64(secs);
+    let mut n = 0u64;
+    while start.elapsed() < limit {
+        for _ in 0..batch {
+            db.insert(n.to_be_bytes(), record_value(n))?;
+            n += 1;
+        }
+        db.flush()?;
+    }
+    Ok(crate::stats::rate(n, start.elapsed()))
+}
+
+/// The same `batch` writes, but each as the two-tree transaction a hallpass write is at the
+/// least, then one flush: what group commit could reach with one sled transaction per write.
+pub fn sled_batched_txn(dir: &Path, batch: u64, secs: f64) -> anyhow::Result<f64> {
+    use sled::Transactional;
+    let db = sled_at(dir, &format!("floor-batch-txn-{batch}"))?;
+    let (records, index) = (db.open_tree("records")?, db.open_tree("deadlines")?);
+    let start = Instant::now();
+    let limit = Duration::from_secs_f64(secs);
+    let mut n = 0u64;
+    while start.elapsed() < limit {
+        for _ in 0..batch {
+            (&records, &index)
+                .transaction(|(r, x)| {
+                    r.insert(&n.to_be_bytes(), record_value(n))?;
+                    x.insert(deadline_key(n), &[])?;
+                    Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e| anyhow::anyhow!("sled transaction: {e:?}"))?;
+            n += 1;
+        }
+        db.flush()?;
+    }
+    Ok(crate::stats::rate(n, start.elapsed()))
+}

@@ -1,0 +1,122 @@
+//! Effects: what `update` asks the runtime to do (`Cmd`), and the queries and actions it may
+//! name. Invariant: a `Cmd` is plain data; only the runtime turns it into IO.
+
+use hallpass_core::user::Role;
+use hallpass_core::{FlowName, GrantId, RequestId, Timestamp, UserId};
+use hallpass_proto::{
+    AgainArgs, AuditQuery, ExtendArgs, GrantQuery, InviteArgs, NewRequest, RequestQuery,
+};
+
+use crate::paged::PageRequest;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cmd {
+    /// A read; its answer comes back as `Msg::Reply` (or `Msg::Failed`).
+    Load(Query),
+    /// A change; its answer comes back as `Msg::Reply(Reply::Done(..))` (or `Msg::Failed`).
+    Act(Action),
+    /// The connection is gone: connect again (with backoff) and report `Msg::Connected`.
+    Reconnect,
+}
+
+/// Which list a page of requests is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestsFor {
+    /// Approvals: requests I can decide on now.
+    ToApprove,
+    /// My access: requests I made.
+    Mine,
+    /// Dashboard: everyone's pending requests.
+    AllPending,
+    /// Dashboard: everyone's requests, paged through for per-day and per-resource counts.
+    Stats,
+}
+
+/// Which list a page of grants is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantsFor {
+    Mine,
+    /// Active access, the dashboard and the access graph: everyone's live grants.
+    Live,
+    /// Dashboard: Failed and RevokeFailed grants.
+    Failures,
+}
+
+/// Which paged list of people a page is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsersFor {
+    Identities,
+    Users,
+    Graph,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Query {
+    Status,
+    /// Who the admins are (for the friendly "this is for admins" message).
+    Admins,
+    Requests {
+        purpose: RequestsFor,
+        query: RequestQuery,
+    },
+    Grants {
+        purpose: GrantsFor,
+        query: GrantQuery,
+    },
+    Users {
+        purpose: UsersFor,
+        page: PageRequest,
+        text: Option<String>,
+    },
+    Audit {
+        page: PageRequest,
+        filter: AuditQuery,
+    },
+    /// Dashboard: the audit log since `since`, paged forward to its newest events.
+    RecentActivity {
+        since: Timestamp,
+        after: Option<String>,
+    },
+    Flows,
+    Bundles,
+    Integrations,
+    Groups,
+    VerifyAudit,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Approve {
+        id: RequestId,
+        reason: Option<String>,
+    },
+    Reject {
+        id: RequestId,
+        reason: Option<String>,
+    },
+    Cancel(RequestId),
+    Again {
+        id: RequestId,
+        args: AgainArgs,
+    },
+    Submit(NewRequest),
+    Release(GrantId),
+    Revoke {
+        id: GrantId,
+        reason: Option<String>,
+    },
+    Extend {
+        id: GrantId,
+        args: ExtendArgs,
+    },
+    Invite(InviteArgs),
+    SetRole {
+        user: UserId,
+        role: Role,
+    },
+    DeleteUser(UserId),
+    SetFlowEnabled {
+        name: FlowName,
+        enabled: bool,
+    },
+}

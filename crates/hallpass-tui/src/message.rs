@@ -1,0 +1,127 @@
+//! Messages: everything that happens to the TUI (`Msg`), including what the daemon answered.
+//! Invariant: a `Msg` carries all the outside world `update` may look at, time included.
+
+use crossterm::event::{KeyEvent, MouseEvent};
+use hallpass_core::Timestamp;
+use hallpass_core::audit::AuditEvent;
+use hallpass_core::event::Event;
+use hallpass_core::flow::Flow;
+use hallpass_core::integration::{Bundle, Integration};
+use hallpass_proto::{
+    ApiError, AuditVerification, DaemonStatus, FlowView, GrantView, GroupView, InviteCreated, Page,
+    RequestQuery, RequestView, ServerHello, UserView, WhoAmI,
+};
+
+use crate::effect::{GrantsFor, RequestsFor, UsersFor};
+use crate::paged::PageRequest;
+
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    /// The 1 Hz tick: the wall clock and the local UTC offset at that moment.
+    Tick {
+        now: Timestamp,
+        utc_offset_secs: i32,
+    },
+    Connected {
+        server: ServerHello,
+        whoami: WhoAmI,
+    },
+    /// A (re)connection attempt failed; the runtime keeps trying.
+    ConnectFailed(String),
+    /// The connection broke (the event stream or a call saw it).
+    Disconnected(String),
+    Reply(Reply),
+    Failed(Failure),
+    /// New daemon events from the long-poll.
+    Events(Vec<Event>),
+}
+
+#[derive(Clone, Debug)]
+pub enum Reply {
+    Status(DaemonStatus),
+    Admins(Vec<String>),
+    Requests {
+        purpose: RequestsFor,
+        query: RequestQuery,
+        page: Page<RequestView>,
+    },
+    Grants {
+        purpose: GrantsFor,
+        page: Page<GrantView>,
+    },
+    Users {
+        purpose: UsersFor,
+        page: PageRequest,
+        items: Page<UserView>,
+    },
+    Audit {
+        page: PageRequest,
+        items: Page<AuditEvent>,
+    },
+    RecentActivity {
+        after: Option<String>,
+        page: Page<AuditEvent>,
+    },
+    Flows(Vec<FlowView>),
+    Bundles(Vec<Bundle>),
+    Integrations(Vec<Integration>),
+    Groups(Vec<GroupView>),
+    Verification(AuditVerification),
+    Done(Done),
+}
+
+/// A change the daemon made for us.
+#[derive(Clone, Debug)]
+pub enum Done {
+    Approved(RequestView),
+    Rejected(RequestView),
+    Cancelled(RequestView),
+    Submitted(RequestView),
+    Released(GrantView),
+    Revoked(GrantView),
+    ExtendRequested(RequestView),
+    Invited(InviteCreated),
+    RoleChanged(UserView),
+    Deleted(UserView),
+    FlowToggled(Flow),
+}
+
+/// Why a call failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// The daemon answered with a designed error.
+    Api(ApiError),
+    /// No answer: the connection or the deadline failed.
+    Transport(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Api(e) => write!(f, "{e}"),
+            CallError::Transport(e) => write!(f, "no answer from hallpassd: {e}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// What was being done, for the status line ("approving HP-1001").
+    pub what: String,
+    pub error: CallError,
+    /// When a page load failed: which list and which page, so it can be asked for again.
+    pub page: Option<(PagedOwner, PageRequest)>,
+}
+
+/// The paged lists a failed page can belong to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PagedOwner {
+    Users(UsersFor),
+    Audit,
+}

@@ -1,0 +1,419 @@
+//! Overlays: help, confirmations, reason prompts, forms and the one-time invite code. They sit
+//! above the screen and consume keys first; Esc closes any of them. Invariant: an overlay sends
+//! at most one action, and only on an explicit confirm key (Enter or `y`).
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use hallpass_core::audit::Source;
+use hallpass_core::user::Role;
+use hallpass_core::{GrantId, RequestId, UserId};
+use hallpass_proto::{ExtendArgs, InviteCreated};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
+
+use crate::app::{App, ScreenId, Tone};
+use crate::display::{local, relative};
+use crate::effect::{Action, Cmd};
+use crate::field::TextField;
+use crate::forms::{AuditFilterForm, InviteForm, RequestForm};
+use crate::layout;
+use crate::pane;
+use crate::screens;
+
+#[derive(Clone, Debug)]
+pub enum Overlay {
+    Help,
+    Confirm(Confirm),
+    Prompt(Prompt),
+    RequestForm(RequestForm),
+    InviteForm(InviteForm),
+    /// Shown once: the code is dropped when this closes.
+    InviteCode(InviteCreated),
+    RolePicker(RolePicker),
+    AuditFilter(AuditFilterForm),
+}
+
+#[derive(Clone, Debug)]
+pub struct Confirm {
+    pub title: String,
+    pub lines: Vec<String>,
+    pub action: Action,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PromptFor {
+    Approve(RequestId),
+    Reject(RequestId),
+    Revoke(GrantId),
+    Extend(GrantId),
+}
+
+#[derive(Clone, Debug)]
+pub struct Prompt {
+    pub title: String,
+    pub lines: Vec<String>,
+    /// Label and field; the last field is where Enter submits.
+    pub fields: Vec<(String, TextField)>,
+    pub focus: usize,
+    pub purpose: PromptFor,
+    pub reason_required: bool,
+    pub error: Option<String>,
+}
+
+impl Prompt {
+    /// A prompt for one (optional or required) reason.
+    pub fn reason(title: String, lines: Vec<String>, purpose: PromptFor, required: bool) -> Prompt {
+        let label = if required {
+            "reason (required)"
+        } else {
+            "reason (optional)"
+        };
+        Prompt {
+            title,
+            lines,
+            fields: vec![(label.into(), TextField::default())],
+            focus: 0,
+            purpose,
+            reason_required: required,
+            error: None,
+        }
+    }
+
+    /// How much longer, and why.
+    pub fn extend(grant: GrantId, lines: Vec<String>, default: &str) -> Prompt {
+        Prompt {
+            title: format!("Extend {grant}"),
+            lines,
+            fields: vec![
+                ("add".into(), TextField::new(default)),
+                ("reason".into(), TextField::default()),
+            ],
+            focus: 0,
+            purpose: PromptFor::Extend(grant),
+            reason_required: false,
+            error: None,
+        }
+    }
+
+    fn value(&self, i: usize) -> Option<String> {
+        self.fields
+            .get(i)
+            .map(|(_, f)| f.value().trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The action this prompt sends, or why it cannot yet.
+    pub fn submit(&self) -> Result<Action, String> {
+        let reason_at = if matches!(self.purpose, PromptFor::Extend(_)) {
+            1
+        } else {
+            0
+        };
+        let reason = self.value(reason_at);
+        if self.reason_required && reason.is_none() {
+            return Err("this flow requires a reason".into());
+        }
+        Ok(match &self.purpose {
+            PromptFor::Approve(id) => Action::Approve { id: *id, reason },
+            PromptFor::Reject(id) => Action::Reject { id: *id, reason },
+            PromptFor::Revoke(id) => Action::Revoke { id: *id, reason },
+            PromptFor::Extend(id) => {
+                let text = self.value(0).unwrap_or_default();
+                let d = hallpass_core::time::parse_duration("duration", &text)
+                    .map_err(|e| e.to_string())?;
+                Action::Extend {
+                    id: *id,
+                    args: ExtendArgs {
+                        duration_secs: d.as_secs(),
+                        reason,
+                        source: Source::Tui,
+                    },
+                }
+            }
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RolePicker {
+    pub user: UserId,
+    pub email: String,
+    pub current: Role,
+    pub selected: usize,
+}
+
+pub const ROLES: [Role; 3] = [Role::Admin, Role::Grantee, Role::Auditor];
+
+/// Handles a key while an overlay is open.
+pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
+    let Some(mut overlay) = app.overlay.take() else {
+        return vec![];
+    };
+    if key.code == KeyCode::Esc {
+        return vec![];
+    }
+    let mut cmds = vec![];
+    let keep = match &mut overlay {
+        Overlay::Help => !matches!(key.code, KeyCode::Char('?') | KeyCode::Char('q')),
+        Overlay::InviteCode(_) => !matches!(key.code, KeyCode::Enter | KeyCode::Char('q')),
+        Overlay::Confirm(c) => match key.code {
+            KeyCode::Enter | KeyCode::Char('y') | KeyCode::Char('Y') => {
+                app.set_status(Tone::Info, format!("{}…", c.title));
+                cmds.push(Cmd::Act(c.action.clone()));
+                false
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') => false,
+            _ => true,
+        },
+        Overlay::Prompt(p) => match key.code {
+            KeyCode::Tab | KeyCode::Down => {
+                p.focus = (p.focus + 1) % p.fields.len().max(1);
+                true
+            }
+            KeyCode::BackTab | KeyCode::Up => {
+                p.focus = (p.focus + p.fields.len().max(1) - 1) % p.fields.len().max(1);
+                true
+            }
+            KeyCode::Enter => match p.submit() {
+                Ok(action) => {
+                    app.set_status(Tone::Info, format!("{}…", p.title));
+                    cmds.push(Cmd::Act(action));
+                    false
+                }
+                Err(why) => {
+                    p.error = Some(why);
+                    true
+                }
+            },
+            _ => {
+                if let Some((_, f)) = p.fields.get_mut(p.focus) {
+                    f.key(key);
+                }
+                p.error = None;
+                true
+            }
+        },
+        Overlay::RolePicker(r) => match key.code {
+            KeyCode::Up | KeyCode::Char('k') => {
+                r.selected = r.selected.saturating_sub(1);
+                true
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                r.selected = (r.selected + 1).min(ROLES.len() - 1);
+                true
+            }
+            KeyCode::Enter => {
+                let role = ROLES[r.selected.min(ROLES.len() - 1)];
+                if role != r.current {
+                    app.set_status(Tone::Info, format!("Making {} {role}…", r.email));
+                    cmds.push(Cmd::Act(Action::SetRole { user: r.user, role }));
+                }
+                false
+            }
+            _ => true,
+        },
+        Overlay::RequestForm(f) => match f.key(key) {
+            crate::forms::Outcome::Stay => true,
+            crate::forms::Outcome::Send(a) => {
+                app.set_status(Tone::Info, "Submitting the request…");
+                cmds.push(Cmd::Act(a));
+                false
+            }
+        },
+        Overlay::InviteForm(f) => match f.key(key) {
+            crate::forms::Outcome::Stay => true,
+            crate::forms::Outcome::Send(a) => {
+                app.set_status(Tone::Info, "Inviting…");
+                cmds.push(Cmd::Act(a));
+                false
+            }
+        },
+        Overlay::AuditFilter(f) => {
+            if key.code == KeyCode::Enter && !key.modifiers.contains(KeyModifiers::SHIFT) {
+                let filter = f.clone();
+                cmds.extend(screens::audit::apply_filter(app, filter));
+                false
+            } else {
+                f.key(key);
+                true
+            }
+        }
+    };
+    if keep {
+        app.overlay = Some(overlay);
+    }
+    cmds
+}
+
+fn frame(app: &App, area: Rect, buf: &mut Buffer, w: u16, h: u16, title: &str) -> Rect {
+    let r = layout::centered(area, w, h);
+    Clear.render(r, buf);
+    let b = pane::block(app, title);
+    let inner = b.inner(r);
+    b.render(r, buf);
+    inner
+}
+
+fn hint<'a>(app: &App, keys: &[(&str, &str)]) -> Line<'a> {
+    let mut spans = vec![];
+    for (k, what) in keys {
+        spans.push(Span::styled(k.to_string(), app.theme.key()));
+        spans.push(Span::styled(format!(" {what}  "), app.theme.dim()));
+    }
+    Line::from(spans)
+}
+
+pub fn render(app: &App, overlay: &Overlay, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    match overlay {
+        Overlay::Help => render_help(app, area, buf),
+        Overlay::Confirm(c) => {
+            let inner = frame(app, area, buf, 64, 8 + c.lines.len() as u16, &c.title);
+            let mut lines: Vec<Line> = c.lines.iter().map(|l| Line::from(l.clone())).collect();
+            lines.push(Line::from(""));
+            lines.push(hint(app, &[("y/Enter", "confirm"), ("n/Esc", "cancel")]));
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .render(inner, buf);
+        }
+        Overlay::Prompt(p) => {
+            let h = 7 + p.lines.len() as u16 + p.fields.len() as u16;
+            let inner = frame(app, area, buf, 70, h, &p.title);
+            let mut lines: Vec<Line> = p.lines.iter().map(|l| Line::from(l.clone())).collect();
+            lines.push(Line::from(""));
+            for (i, (label, f)) in p.fields.iter().enumerate() {
+                let mut spans = vec![Span::styled(format!("{label}: "), t.dim())];
+                spans.extend(f.line(i == p.focus, t.plain(), t.selected()).spans);
+                lines.push(Line::from(spans));
+            }
+            if let Some(e) = &p.error {
+                lines.push(Line::styled(e.clone(), t.bad()));
+            } else {
+                lines.push(Line::from(""));
+            }
+            lines.push(hint(
+                app,
+                &[("Enter", "send"), ("Tab", "next field"), ("Esc", "cancel")],
+            ));
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .render(inner, buf);
+        }
+        Overlay::RolePicker(r) => {
+            let inner = frame(app, area, buf, 50, 9, &format!("Role for {}", r.email));
+            let mut lines = vec![];
+            for (i, role) in ROLES.iter().enumerate() {
+                let mark = if *role == r.current { " (now)" } else { "" };
+                let style = if i == r.selected {
+                    t.selected()
+                } else {
+                    t.plain()
+                };
+                lines.push(Line::styled(format!("  {role}{mark}"), style));
+            }
+            lines.push(Line::from(""));
+            lines.push(hint(app, &[("Enter", "set"), ("Esc", "cancel")]));
+            Paragraph::new(lines).render(inner, buf);
+        }
+        Overlay::InviteCode(c) => {
+            let inner = frame(app, area, buf, 72, 11, "Invitation created");
+            let lines = vec![
+                pane::kv(
+                    app,
+                    "invited",
+                    format!("{} <{}> as {}", c.user.name, c.user.email, c.user.role),
+                ),
+                Line::from(""),
+                Line::from(vec![
+                    Span::styled("code       ", t.dim()),
+                    Span::styled(c.code.clone(), t.key()),
+                ]),
+                pane::kv(
+                    app,
+                    "expires",
+                    format!(
+                        "{} ({})",
+                        local(c.expires_at, app.utc_offset_secs),
+                        relative(c.expires_at, app.now)
+                    ),
+                ),
+                Line::from(""),
+                Line::styled(
+                    "Shown once: pass it on now. They run `hallpass accept CODE` as their OS user.",
+                    t.warn(),
+                ),
+                hint(app, &[("Enter/Esc", "close (the code is forgotten)")]),
+            ];
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .render(inner, buf);
+        }
+        Overlay::RequestForm(f) => {
+            let inner = frame(app, area, buf, 76, 16, "New request");
+            f.render(app, inner, buf);
+        }
+        Overlay::InviteForm(f) => {
+            let inner = frame(app, area, buf, 70, 12, "Invite a user");
+            f.render(app, inner, buf);
+        }
+        Overlay::AuditFilter(f) => {
+            let inner = frame(app, area, buf, 64, 11, "Filter the audit log");
+            f.render(app, inner, buf);
+        }
+    }
+}
+
+/// Keys that work everywhere.
+pub const GLOBAL_KEYS: &[(&str, &str)] = &[
+    ("1-9 Tab S-Tab", "switch screens"),
+    ("↑↓ j k", "move"),
+    ("PgUp PgDn", "page"),
+    ("Home End g G", "first / last"),
+    ("/", "filter (where lists have one)"),
+    ("Esc", "close, cancel"),
+    ("F5 Ctrl-R", "refresh"),
+    ("?", "this help"),
+    ("q Ctrl-C", "quit"),
+];
+
+fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let screen = app.screen;
+    let inner = frame(app, area, buf, 66, 24, "Help");
+    let mut lines = vec![Line::styled("Everywhere", t.header())];
+    for (k, what) in GLOBAL_KEYS {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {k:<16}"), t.key()),
+            Span::raw(what.to_string()),
+        ]));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::styled(screen.title().to_string(), t.header()));
+    for (k, what) in screens::keys(screen) {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {k:<16}"), t.key()),
+            Span::raw(what.to_string()),
+        ]));
+    }
+    if screen == ScreenId::MyAccess || !app.is_reader() {
+        lines.push(Line::from(""));
+        lines.push(Line::styled(
+            "Times are local; countdowns tick live.",
+            t.dim(),
+        ));
+    }
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}
+
+/// Default extension shown in the extend prompt.
+pub fn default_extension(max: Option<Duration>) -> String {
+    let d = max.map_or(Duration::from_secs(3600), |m| {
+        m.min(Duration::from_secs(3600))
+    });
+    hallpass_core::time::format_duration(d)
+}

@@ -1,0 +1,407 @@
+//! Flows, bundles and integrations: lists and details, and enabling or disabling a flow (`e`).
+//! Invariant: integration secrets are never shown (the daemon returns only references, and this
+//! view shows only the connector kind and resources).
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent};
+use hallpass_core::flow::Trigger;
+use hallpass_core::integration::{Bundle, Connector, Integration};
+use hallpass_core::time::format_duration;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Widget};
+
+use crate::app::{App, Tone};
+use crate::effect::{Action, Cmd, Query};
+use crate::layout;
+use crate::pane;
+use crate::scroll::{Nav, Scroll};
+
+pub const KEYS: &[(&str, &str)] = &[
+    ("e", "enable/disable flow"),
+    ("← →", "flows/bundles/integrations"),
+];
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tab {
+    #[default]
+    Flows,
+    Bundles,
+    Integrations,
+}
+
+const TABS: [Tab; 3] = [Tab::Flows, Tab::Bundles, Tab::Integrations];
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub tab: Tab,
+    pub bundles: Vec<Bundle>,
+    pub integrations: Vec<Integration>,
+    pub flows_scroll: Scroll,
+    pub bundles_scroll: Scroll,
+    pub integrations_scroll: Scroll,
+}
+
+pub fn load(_app: &App) -> Vec<Cmd> {
+    vec![
+        Cmd::Load(Query::Flows),
+        Cmd::Load(Query::Bundles),
+        Cmd::Load(Query::Integrations),
+    ]
+}
+
+fn rects(body: Rect) -> (Rect, Rect, Rect) {
+    let [tabs, rest] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(body);
+    let (list, detail) = layout::master_detail(rest);
+    (tabs, list, detail)
+}
+
+pub fn list_rect(body: Rect) -> Rect {
+    rects(body).1
+}
+
+fn height(app: &App) -> usize {
+    layout::table_rows(list_rect(layout::body(app)))
+}
+
+fn len(app: &App) -> usize {
+    match app.catalog.tab {
+        Tab::Flows => app.flows.len(),
+        Tab::Bundles => app.catalog.bundles.len(),
+        Tab::Integrations => app.catalog.integrations.len(),
+    }
+}
+
+pub fn clamp(app: &mut App) {
+    let h = height(app);
+    let (f, b, i) = (
+        app.flows.len(),
+        app.catalog.bundles.len(),
+        app.catalog.integrations.len(),
+    );
+    let c = &mut app.catalog;
+    c.flows_scroll.clamp(f, h);
+    c.bundles_scroll.clamp(b, h);
+    c.integrations_scroll.clamp(i, h);
+}
+
+pub fn nav(app: &mut App, nav: Nav) {
+    let (h, n) = (height(app), len(app));
+    let c = &mut app.catalog;
+    let s = match c.tab {
+        Tab::Flows => &mut c.flows_scroll,
+        Tab::Bundles => &mut c.bundles_scroll,
+        Tab::Integrations => &mut c.integrations_scroll,
+    };
+    s.apply(nav, n, h);
+}
+
+pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
+    if let Some(n) = Nav::of(key) {
+        nav(app, n);
+        return vec![];
+    }
+    let i = TABS.iter().position(|t| *t == app.catalog.tab).unwrap_or(0);
+    match key.code {
+        KeyCode::Right | KeyCode::Char('l') => app.catalog.tab = TABS[(i + 1) % 3],
+        KeyCode::Left | KeyCode::Char('h') => app.catalog.tab = TABS[(i + 2) % 3],
+        KeyCode::Char('e') if app.catalog.tab == Tab::Flows => {
+            if !app.is_admin() {
+                app.set_status(Tone::Warn, "Enabling and disabling flows is for admins.");
+                return vec![];
+            }
+            if let Some(f) = app.flows.get(app.catalog.flows_scroll.selected) {
+                let enabled = !f.flow.enabled;
+                let name = f.flow.name.clone();
+                app.set_status(
+                    Tone::Info,
+                    format!(
+                        "{} flow {name}…",
+                        if enabled { "Enabling" } else { "Disabling" }
+                    ),
+                );
+                return vec![Cmd::Act(Action::SetFlowEnabled { name, enabled })];
+            }
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+fn dur(d: Duration) -> String {
+    format_duration(d)
+}
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let (tabs, list, detail) = rects(area);
+    let t = app.theme;
+    let c = &app.catalog;
+    let mut spans = vec![Span::raw(" ")];
+    for (tab, label) in [
+        (Tab::Flows, format!("Flows ({})", app.flows.len())),
+        (Tab::Bundles, format!("Bundles ({})", c.bundles.len())),
+        (
+            Tab::Integrations,
+            format!("Integrations ({})", c.integrations.len()),
+        ),
+    ] {
+        spans.push(Span::styled(
+            format!(" {label} "),
+            if tab == c.tab {
+                t.tab_active()
+            } else {
+                t.dim()
+            },
+        ));
+        spans.push(Span::raw(" "));
+    }
+    Paragraph::new(Line::from(spans)).render(tabs, buf);
+    match c.tab {
+        Tab::Flows => {
+            pane::table(
+                app,
+                list,
+                buf,
+                "Access flows".into(),
+                &["FLOW", "ON", "APPROVAL", "MAX", "TARGETS"],
+                &[
+                    Constraint::Fill(2),
+                    Constraint::Length(3),
+                    Constraint::Length(10),
+                    Constraint::Length(5),
+                    Constraint::Fill(3),
+                ],
+                app.flows.len(),
+                &c.flows_scroll,
+                "No flows yet: `hallpass flows create` or `hallpass apply`.",
+                |i| {
+                    let f = app.flows.get(i)?;
+                    Some(vec![
+                        Cell::from(f.flow.name.to_string()),
+                        if f.flow.enabled {
+                            pane::styled("on", t.good())
+                        } else {
+                            pane::styled("off", t.dim())
+                        },
+                        Cell::from(f.flow.approval.rule.to_string()),
+                        Cell::from(dur(f.flow.max_duration)),
+                        Cell::from(
+                            f.offered
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ),
+                    ])
+                },
+            );
+            let lines = match app.flows.get(c.flows_scroll.selected) {
+                None => vec![Line::styled("Select a flow.", t.dim())],
+                Some(f) => {
+                    let fl = &f.flow;
+                    let email = |id: &hallpass_core::UserId| {
+                        f.user_emails
+                            .iter()
+                            .find(|u| u.id == *id)
+                            .map_or_else(|| id.to_string(), |u| u.email.clone())
+                    };
+                    let mut who = vec![];
+                    if fl.requestors.everyone {
+                        who.push("everyone".to_string());
+                    }
+                    who.extend(fl.requestors.groups.iter().map(|g| format!("group {g}")));
+                    who.extend(fl.requestors.users.iter().map(email));
+                    let approvers: Vec<String> = fl
+                        .approval
+                        .approvers
+                        .iter()
+                        .map(|a| match a {
+                            hallpass_core::flow::Approver::User(u) => email(u),
+                            other => other.to_string(),
+                        })
+                        .collect();
+                    let mut lines = vec![
+                        pane::kv(
+                            app,
+                            "flow",
+                            format!(
+                                "{} ({})",
+                                fl.name,
+                                if fl.enabled { "enabled" } else { "disabled" }
+                            ),
+                        ),
+                        pane::kv(
+                            app,
+                            "trigger",
+                            match fl.trigger {
+                                Trigger::SelfServe => "self-serve",
+                                Trigger::AccessLink => "access link",
+                            },
+                        ),
+                        pane::kv(app, "who", who.join(", ")),
+                        pane::kv(
+                            app,
+                            "approval",
+                            format!("{} {}", fl.approval.rule, approvers.join(", ")),
+                        ),
+                        pane::kv(
+                            app,
+                            "duration",
+                            format!(
+                                "default {}, max {}",
+                                dur(fl.default_duration),
+                                dur(fl.max_duration)
+                            ),
+                        ),
+                        pane::kv(
+                            app,
+                            "pending",
+                            format!("times out after {}", dur(fl.pending_ttl)),
+                        ),
+                        pane::kv(
+                            app,
+                            "rules",
+                            format!(
+                                "reason {}; approver reason {}; self-approval {}",
+                                if fl.justification_required {
+                                    "required"
+                                } else {
+                                    "optional"
+                                },
+                                if fl.approver_reason_required {
+                                    "required"
+                                } else {
+                                    "optional"
+                                },
+                                if fl.allow_self_approval {
+                                    "allowed"
+                                } else {
+                                    "never"
+                                },
+                            ),
+                        ),
+                    ];
+                    for b in &fl.targets.bundles {
+                        lines.push(pane::kv(app, "bundle", b.to_string()));
+                    }
+                    for r in &f.offered {
+                        lines.push(pane::kv(app, "offers", r.to_string()));
+                    }
+                    if !fl.description.is_empty() {
+                        lines.push(pane::kv(app, "about", fl.description.clone()));
+                    }
+                    lines
+                }
+            };
+            pane::detail(app, detail, buf, "Flow", lines);
+        }
+        Tab::Bundles => {
+            pane::table(
+                app,
+                list,
+                buf,
+                "Bundles".into(),
+                &["BUNDLE", "TARGETS", "DESCRIPTION"],
+                &[
+                    Constraint::Fill(2),
+                    Constraint::Length(8),
+                    Constraint::Fill(3),
+                ],
+                c.bundles.len(),
+                &c.bundles_scroll,
+                "No bundles yet.",
+                |i| {
+                    let b = c.bundles.get(i)?;
+                    Some(vec![
+                        Cell::from(b.name.to_string()),
+                        Cell::from(b.targets.len().to_string()),
+                        Cell::from(b.description.clone()),
+                    ])
+                },
+            );
+            let lines = match c.bundles.get(c.bundles_scroll.selected) {
+                None => vec![Line::styled("Select a bundle.", t.dim())],
+                Some(b) => {
+                    let mut lines = vec![pane::kv(app, "bundle", b.name.to_string())];
+                    if !b.description.is_empty() {
+                        lines.push(pane::kv(app, "about", b.description.clone()));
+                    }
+                    lines.extend(
+                        b.targets
+                            .iter()
+                            .map(|x| pane::kv(app, "target", x.to_string())),
+                    );
+                    lines
+                }
+            };
+            pane::detail(app, detail, buf, "Bundle", lines);
+        }
+        Tab::Integrations => {
+            pane::table(
+                app,
+                list,
+                buf,
+                "Integrations".into(),
+                &["INTEGRATION", "KIND", "RESOURCES"],
+                &[
+                    Constraint::Fill(2),
+                    Constraint::Length(6),
+                    Constraint::Fill(3),
+                ],
+                c.integrations.len(),
+                &c.integrations_scroll,
+                "No integrations yet.",
+                |i| {
+                    let x = c.integrations.get(i)?;
+                    Some(vec![
+                        Cell::from(x.name.to_string()),
+                        Cell::from(x.connector.kind()),
+                        Cell::from(
+                            x.resources
+                                .iter()
+                                .map(|r| r.name.clone())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ),
+                    ])
+                },
+            );
+            let lines = match c.integrations.get(c.integrations_scroll.selected) {
+                None => vec![Line::styled("Select an integration.", t.dim())],
+                Some(x) => {
+                    let mut lines = vec![
+                        pane::kv(app, "name", x.name.to_string()),
+                        pane::kv(app, "connector", x.connector.kind()),
+                    ];
+                    #[allow(clippy::single_match)]
+                    match &x.connector {
+                        Connector::Exec(e) => {
+                            lines.push(pane::kv(app, "timeout", dur(e.timeout)));
+                            lines.push(pane::kv(
+                                app,
+                                "secrets",
+                                format!("{} referenced (never shown)", e.secret_env.len()),
+                            ));
+                        }
+                        #[allow(unreachable_patterns)]
+                        _ => {}
+                    }
+                    for r in &x.resources {
+                        lines.push(pane::kv(
+                            app,
+                            "resource",
+                            format!("{}: {}", r.name, r.permissions.join(", ")),
+                        ));
+                    }
+                    if !x.description.is_empty() {
+                        lines.push(pane::kv(app, "about", x.description.clone()));
+                    }
+                    lines
+                }
+            };
+            pane::detail(app, detail, buf, "Integration", lines);
+        }
+    }
+}

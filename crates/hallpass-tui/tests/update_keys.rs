@@ -1,0 +1,685 @@
+//! `update` unit tests: every screen's keys yield the right effects for the selected row, with
+//! fixed data and a fixed clock (no terminal, no daemon).
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use hallpass_core::audit::Source;
+use hallpass_core::event::{Event, EventKind};
+use hallpass_core::user::Role;
+use hallpass_core::{GrantId, RequestId, UserId};
+use hallpass_proto::ExtendArgs;
+use hallpass_tui::app::{Access, Connection};
+use hallpass_tui::effect::{Action, Cmd, Query, UsersFor};
+use hallpass_tui::fixture::{self, NOW};
+use hallpass_tui::overlay::Overlay;
+use hallpass_tui::{App, Msg, ScreenId, Theme, update};
+
+const THEME: Theme = Theme { color: true };
+
+fn admin() -> App {
+    fixture::app(fixture::ada(), 120, 40, THEME)
+}
+
+fn grace() -> App {
+    fixture::app(fixture::grace(), 120, 40, THEME)
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Cmd> {
+    update(app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn ch(app: &mut App, c: char) -> Vec<Cmd> {
+    key(app, KeyCode::Char(c))
+}
+
+fn ctrl(app: &mut App, c: char) -> Vec<Cmd> {
+    update(
+        app,
+        Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)),
+    )
+}
+
+fn typed(app: &mut App, s: &str) -> Vec<Cmd> {
+    s.chars().flat_map(|c| ch(app, c)).collect()
+}
+
+fn acts(cmds: &[Cmd]) -> Vec<Action> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Cmd::Act(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn goto(app: &mut App, s: ScreenId) -> Vec<Cmd> {
+    ch(app, char::from(b'1' + s.index() as u8))
+}
+
+#[test]
+fn admins_land_on_the_dashboard_and_grantees_on_my_access() {
+    assert_eq!(admin().screen, ScreenId::Dashboard);
+    assert_eq!(grace().screen, ScreenId::MyAccess);
+}
+
+#[test]
+fn a_approves_the_selected_pending_request() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Approvals);
+    let cmds = ch(&mut app, 'a');
+    assert_eq!(
+        acts(&cmds),
+        [Action::Approve {
+            id: RequestId(1001),
+            reason: None
+        }]
+    );
+    // The next row down.
+    ch(&mut app, 'j');
+    let cmds = ch(&mut app, 'a');
+    assert_eq!(
+        acts(&cmds),
+        [Action::Approve {
+            id: RequestId(1002),
+            reason: None
+        }]
+    );
+}
+
+#[test]
+fn r_then_reason_then_enter_rejects() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Approvals);
+    key(&mut app, KeyCode::End);
+    assert!(acts(&ch(&mut app, 'r')).is_empty());
+    assert!(matches!(app.overlay, Some(Overlay::Prompt(_))));
+    // Keys go to the prompt, not to the screen or the global keys.
+    assert!(acts(&typed(&mut app, "use the replica q")).is_empty());
+    assert!(!app.quit);
+    let cmds = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        acts(&cmds),
+        [Action::Reject {
+            id: RequestId(1003),
+            reason: Some("use the replica q".into())
+        }]
+    );
+    assert!(app.overlay.is_none());
+    // Two keystrokes when no reason is needed.
+    ch(&mut app, 'r');
+    let cmds = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        acts(&cmds),
+        [Action::Reject {
+            id: RequestId(1003),
+            reason: None
+        }]
+    );
+}
+
+#[test]
+fn capital_a_asks_for_a_reason_and_esc_cancels() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Approvals);
+    ch(&mut app, 'A');
+    assert!(matches!(app.overlay, Some(Overlay::Prompt(_))));
+    let cmds = key(&mut app, KeyCode::Esc);
+    assert!(cmds.is_empty());
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn a_request_i_cannot_decide_on_is_not_sent() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Approvals);
+    app.approvals.rows[0].can_decide = false;
+    assert!(acts(&ch(&mut app, 'a')).is_empty());
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("HP-1001"))
+    );
+}
+
+#[test]
+fn my_access_extend_release_cancel_again() {
+    let mut app = grace();
+    // First grant is the active one (soonest deadline first).
+    ch(&mut app, 'e');
+    let Some(Overlay::Prompt(_)) = &app.overlay else {
+        panic!("extend prompt")
+    };
+    let cmds = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        acts(&cmds),
+        [Action::Extend {
+            id: GrantId(11),
+            args: ExtendArgs {
+                duration_secs: 3600,
+                reason: None,
+                source: Source::Tui
+            }
+        }]
+    );
+    ch(&mut app, 'x');
+    assert!(matches!(app.overlay, Some(Overlay::Confirm(_))));
+    assert_eq!(acts(&ch(&mut app, 'y')), [Action::Release(GrantId(11))]);
+    // Requests pane: newest first (HP-1001 pending, HP-1000 approved, HP-995 rejected).
+    key(&mut app, KeyCode::Right);
+    ch(&mut app, 'c');
+    assert_eq!(
+        acts(&key(&mut app, KeyCode::Enter)),
+        [Action::Cancel(RequestId(1001))]
+    );
+    key(&mut app, KeyCode::End);
+    let cmds = ch(&mut app, 'R');
+    assert!(matches!(
+        acts(&cmds).as_slice(),
+        [Action::Again {
+            id: RequestId(995),
+            ..
+        }]
+    ));
+    // A pending request cannot be requested again; an ended grant cannot be released.
+    key(&mut app, KeyCode::Home);
+    assert!(acts(&ch(&mut app, 'R')).is_empty());
+    key(&mut app, KeyCode::Left);
+    key(&mut app, KeyCode::End);
+    assert!(acts(&ch(&mut app, 'x')).is_empty());
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn new_request_form_validates_inline_and_submits() {
+    let mut app = grace();
+    ch(&mut app, 'n');
+    let Some(Overlay::RequestForm(f)) = &app.overlay else {
+        panic!("request form")
+    };
+    assert_eq!(f.flows.len(), 2, "only flows Grace may request through");
+    // flow db-read → what: first resource → duration too long → error shown, nothing sent.
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Right); // pg-prod/billing/read
+    key(&mut app, KeyCode::Tab);
+    ctrl(&mut app, 'u');
+    typed(&mut app, "9h");
+    let Some(Overlay::RequestForm(f)) = &app.overlay else {
+        panic!("request form")
+    };
+    assert!(
+        f.errors().iter().any(|(_, e)| e.contains("at most 4h")),
+        "{:?}",
+        f.errors()
+    );
+    assert!(acts(&ctrl(&mut app, 's')).is_empty());
+    ctrl(&mut app, 'u');
+    typed(&mut app, "2h");
+    key(&mut app, KeyCode::Tab);
+    // The reason is required by this flow.
+    assert!(acts(&key(&mut app, KeyCode::Enter)).is_empty());
+    typed(&mut app, "OPS-91");
+    let cmds = key(&mut app, KeyCode::Enter);
+    let r = match acts(&cmds).as_slice() {
+        [Action::Submit(r)] => r.clone(),
+        other => panic!("expected one submit: {other:?}"),
+    };
+    assert_eq!(r.flow.as_str(), "db-read");
+    assert_eq!(r.targets, vec![fixture::target("pg-prod/billing/read")]);
+    assert_eq!(r.duration_secs, Some(7200));
+    assert_eq!(r.reason.as_deref(), Some("OPS-91"));
+    assert_eq!(r.source, Source::Tui);
+}
+
+#[test]
+fn active_access_filters_and_revokes_the_highlighted_grant() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Active);
+    ch(&mut app, '/');
+    typed(&mut app, "linus");
+    assert!(!app.quit);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.active.shown().len(), 1);
+    ch(&mut app, 'x');
+    let cmds = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        acts(&cmds),
+        [Action::Revoke {
+            id: GrantId(13),
+            reason: None
+        }]
+    );
+}
+
+#[test]
+fn identities_filter_queries_the_daemon_as_you_type() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Identities);
+    ch(&mut app, '/');
+    let cmds = ch(&mut app, 'g');
+    let gen_g = match cmds.as_slice() {
+        [
+            Cmd::Load(Query::Users {
+                purpose: UsersFor::Identities,
+                page,
+                text,
+            }),
+        ] => {
+            assert_eq!(text.as_deref(), Some("g"));
+            assert_eq!(page.index, 0);
+            page.generation
+        }
+        other => panic!("expected one users query, got {other:?}"),
+    };
+    let cmds = ch(&mut app, 'r');
+    let Cmd::Load(Query::Users { page, text, .. }) = &cmds[0] else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(text.as_deref(), Some("gr"));
+    assert!(
+        page.generation > gen_g,
+        "a new filter starts a new generation"
+    );
+    // A late page for "g" is ignored.
+    update(
+        &mut app,
+        fixture::synthetic_reply(
+            100,
+            UsersFor::Identities,
+            hallpass_tui::paged::PageRequest {
+                generation: gen_g,
+                index: 0,
+                after: None,
+                limit: 500,
+            },
+            None,
+        ),
+    );
+    assert!(app.identities.people.list.is_loading());
+}
+
+#[test]
+fn identities_page_through_the_daemon_on_end() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Identities);
+    // Reload against 2,000 synthetic people.
+    let mut cmds = ch(&mut app, '/');
+    cmds.extend(ch(&mut app, 'x'));
+    cmds.extend(key(&mut app, KeyCode::Backspace));
+    key(&mut app, KeyCode::Enter);
+    let mut served = 0;
+    let mut queue: Vec<Cmd> = cmds;
+    let mut end_pressed = false;
+    loop {
+        while let Some(c) = queue.pop() {
+            if let Cmd::Load(Query::Users {
+                purpose,
+                page,
+                text,
+            }) = c
+            {
+                served += 1;
+                queue.extend(update(
+                    &mut app,
+                    fixture::synthetic_reply(2_000, purpose, page, text.as_deref()),
+                ));
+            }
+        }
+        if end_pressed {
+            break;
+        }
+        end_pressed = true;
+        queue = key(&mut app, KeyCode::End);
+    }
+    let list = &app.identities.people.list;
+    assert!(list.is_complete());
+    assert_eq!(list.len(), 2_000);
+    assert_eq!(list.selected().map(|u| u.id), Some(UserId(2_000)));
+    assert!(served >= 4, "{served} pages");
+}
+
+#[test]
+fn users_invite_role_and_delete() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Users);
+    ch(&mut app, 'i');
+    typed(&mut app, "new@example.com");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Right); // grantee → auditor
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "New Person");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "call me");
+    assert!(
+        acts(&key(&mut app, KeyCode::Enter)).is_empty(),
+        "a bad phone is refused inline"
+    );
+    ctrl(&mut app, 'u');
+    let cmds = key(&mut app, KeyCode::Enter);
+    let args = match acts(&cmds).as_slice() {
+        [Action::Invite(a)] => a.clone(),
+        other => panic!("expected one invite: {other:?}"),
+    };
+    assert_eq!(
+        (
+            args.email.as_str(),
+            args.role,
+            args.name.as_str(),
+            args.phone.clone()
+        ),
+        ("new@example.com", Role::Auditor, "New Person", None)
+    );
+
+    // Second row: Grace.
+    ch(&mut app, 'j');
+    ch(&mut app, 'o');
+    ch(&mut app, 'k'); // grantee → admin
+    assert_eq!(
+        acts(&key(&mut app, KeyCode::Enter)),
+        [Action::SetRole {
+            user: UserId(2),
+            role: Role::Admin
+        }]
+    );
+    ch(&mut app, 'D');
+    assert_eq!(acts(&ch(&mut app, 'y')), [Action::DeleteUser(UserId(2))]);
+}
+
+#[test]
+fn catalog_switches_tabs_and_toggles_flows() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Catalog);
+    let cmds = ch(&mut app, 'e');
+    assert_eq!(
+        acts(&cmds),
+        [Action::SetFlowEnabled {
+            name: "db-read".parse().expect("name"),
+            enabled: false
+        }]
+    );
+    ch(&mut app, 'l');
+    assert_eq!(
+        app.catalog.tab,
+        hallpass_tui::screens::catalog::Tab::Bundles
+    );
+    assert!(
+        acts(&ch(&mut app, 'e')).is_empty(),
+        "bundles have no enable switch"
+    );
+}
+
+#[test]
+fn audit_time_window_filter_and_verify() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Audit);
+    let cmds = ch(&mut app, 't');
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Cmd::Load(Query::Audit { filter, .. }) if filter.since.is_none())),
+        "{cmds:?}"
+    );
+    assert!(cmds.contains(&Cmd::Load(Query::VerifyAudit)));
+    ch(&mut app, '/');
+    typed(&mut app, "grace@example.com");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "request.");
+    let cmds = key(&mut app, KeyCode::Enter);
+    let filter = cmds
+        .iter()
+        .find_map(|c| match c {
+            Cmd::Load(Query::Audit { filter, .. }) => Some(filter.clone()),
+            _ => None,
+        })
+        .expect("an audit query");
+    assert_eq!(
+        filter.person,
+        Some(hallpass_proto::UserRef::Email("grace@example.com".into()))
+    );
+    assert_eq!(filter.action.as_deref(), Some("request."));
+    assert_eq!(ch(&mut app, 'v'), [Cmd::Load(Query::VerifyAudit)]);
+}
+
+#[test]
+fn graph_by_person_and_by_resource() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Graph);
+    let nodes = hallpass_tui::screens::graph::by_person(&app, &fixture::grace());
+    let text: Vec<String> = nodes.iter().map(|n| n.text.clone()).collect();
+    assert!(text.contains(&"group eng".to_string()), "{text:?}");
+    assert!(
+        text.contains(&"flow db-read (any-of)".to_string()),
+        "{text:?}"
+    );
+    assert!(
+        !text.iter().any(|t| t.contains("prod-write")),
+        "Grace is not in oncall: {text:?}"
+    );
+    let active: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.active.is_some())
+        .map(|n| n.text.as_str())
+        .collect();
+    assert_eq!(active, ["ssh-staging/web/login"]);
+    ch(&mut app, 'm');
+    assert_eq!(
+        app.graph.mode,
+        hallpass_tui::screens::graph::Mode::ByResource
+    );
+    let nodes =
+        hallpass_tui::screens::graph::by_resource(&app, &fixture::target("pg-prod/orders/read"));
+    let text: Vec<String> = nodes.iter().map(|n| n.text.clone()).collect();
+    assert!(text.contains(&"alan@example.com".to_string()), "{text:?}");
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("active now: alan@example.com")),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn global_keys_switch_help_and_quit() {
+    let mut app = admin();
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.screen, ScreenId::Approvals);
+    key(&mut app, KeyCode::BackTab);
+    assert_eq!(app.screen, ScreenId::Dashboard);
+    ch(&mut app, '?');
+    assert!(matches!(app.overlay, Some(Overlay::Help)));
+    ch(&mut app, '5');
+    assert_eq!(
+        app.screen,
+        ScreenId::Dashboard,
+        "the overlay takes the keys"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert!(app.overlay.is_none());
+    ch(&mut app, 'q');
+    assert!(app.quit);
+    let mut app = admin();
+    ctrl(&mut app, 'c');
+    assert!(app.quit);
+}
+
+#[test]
+fn grantees_get_a_friendly_refusal_and_no_admin_calls() {
+    let mut app = grace();
+    let cmds = goto(&mut app, ScreenId::Dashboard);
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(app.access(ScreenId::Dashboard), Access::ReadersOnly);
+    assert!(goto(&mut app, ScreenId::Users).is_empty());
+    assert!(ch(&mut app, 'i').is_empty());
+    assert!(app.overlay.is_none());
+    // Approvals work for grantees (managers approve).
+    assert!(!goto(&mut app, ScreenId::Approvals).is_empty());
+}
+
+#[test]
+fn events_toast_and_reload_the_screen() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Approvals);
+    let ev = Event {
+        seq: 99,
+        at: NOW,
+        kind: EventKind::RequestSubmitted {
+            request: RequestId(1004),
+            requester: UserId(3),
+            requester_email: "alan@example.com".into(),
+            flow: "db-read".parse().expect("flow"),
+            targets: vec![fixture::target("pg-prod/orders/read")],
+            duration: Duration::from_secs(3600),
+            reason: "x".into(),
+            approvers: vec![UserId(1)],
+        },
+        audience: Default::default(),
+    };
+    let cmds = update(&mut app, Msg::Events(vec![ev]));
+    assert!(
+        app.toasts.iter().any(|t| t.text.contains("HP-1004")),
+        "{:?}",
+        app.toasts
+    );
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Cmd::Load(Query::Requests { .. }))),
+        "{cmds:?}"
+    );
+    // Toasts go away with time.
+    update(
+        &mut app,
+        Msg::Tick {
+            now: NOW.plus(Duration::from_secs(10)),
+            utc_offset_secs: 0,
+        },
+    );
+    assert!(app.toasts.is_empty());
+}
+
+#[test]
+fn a_lost_connection_shows_and_reconnects_once() {
+    let mut app = admin();
+    let cmds = update(&mut app, Msg::Disconnected("socket closed".into()));
+    assert_eq!(cmds, [Cmd::Reconnect]);
+    assert!(matches!(app.conn, Connection::Lost { .. }));
+    assert!(update(&mut app, Msg::Disconnected("again".into())).is_empty());
+    update(&mut app, Msg::ConnectFailed("refused".into()));
+    assert!(matches!(app.conn, Connection::Lost { attempts: 1, .. }));
+    fixture::connect(&mut app, fixture::ada());
+    assert_eq!(app.conn, Connection::Connected);
+    assert!(app.toasts.iter().any(|t| t.text.contains("Reconnected")));
+}
+
+#[test]
+fn expiring_access_warns_once_per_threshold() {
+    let mut app = grace();
+    // G-11 has 4 minutes left at NOW: the 5-minute warning (and not the 15 one after it).
+    let warned = app
+        .toasts
+        .iter()
+        .filter(|t| t.text.contains("ssh-staging/web/login"))
+        .count();
+    assert_eq!(warned, 1, "{:?}", app.toasts);
+    update(
+        &mut app,
+        Msg::Tick {
+            now: NOW.plus(Duration::from_secs(1)),
+            utc_offset_secs: 0,
+        },
+    );
+    let warned = app
+        .toasts
+        .iter()
+        .filter(|t| t.text.contains("ssh-staging/web/login"))
+        .count();
+    assert_eq!(warned, 1);
+}
+
+#[test]
+fn ticks_redraw_only_where_time_shows() {
+    let mut app = admin();
+    goto(&mut app, ScreenId::Identities);
+    app.dirty = false;
+    app.toasts.clear();
+    update(
+        &mut app,
+        Msg::Tick {
+            now: NOW.plus(Duration::from_secs(20)),
+            utc_offset_secs: 0,
+        },
+    );
+    assert!(!app.dirty, "nothing on Identities depends on the clock");
+    goto(&mut app, ScreenId::MyAccess);
+    app.dirty = false;
+    update(
+        &mut app,
+        Msg::Tick {
+            now: NOW.plus(Duration::from_secs(21)),
+            utc_offset_secs: 0,
+        },
+    );
+    assert!(app.dirty, "countdowns tick");
+    // Mouse motion changes nothing.
+    app.dirty = false;
+    let moved = MouseEvent {
+        kind: MouseEventKind::Moved,
+        column: 3,
+        row: 3,
+        modifiers: KeyModifiers::NONE,
+    };
+    assert!(update(&mut app, Msg::Mouse(moved)).is_empty());
+    assert!(!app.dirty);
+}
+
+#[test]
+fn mouse_clicks_tabs_and_rows_and_scrolls() {
+    let mut app = admin();
+    let tabs = hallpass_tui::layout::tabs(app.width);
+    let (_, _, start, _) = tabs
+        .iter()
+        .find(|(s, ..)| *s == ScreenId::Approvals)
+        .expect("tab")
+        .clone();
+    let click = |column, row| MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    update(&mut app, Msg::Mouse(click(start + 1, 0)));
+    assert_eq!(app.screen, ScreenId::Approvals);
+    // Third data row of the approvals table (tabs row, border, header, rows…).
+    update(&mut app, Msg::Mouse(click(5, 1 + 2 + 2)));
+    assert_eq!(app.approvals.scroll.selected, 2);
+    let scroll = MouseEvent {
+        kind: MouseEventKind::ScrollUp,
+        column: 5,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    };
+    update(&mut app, Msg::Mouse(scroll));
+    assert_eq!(app.approvals.scroll.selected, 0);
+}
+
+#[test]
+fn daemon_errors_land_in_the_status_line() {
+    let mut app = admin();
+    update(
+        &mut app,
+        Msg::Failed(hallpass_tui::message::Failure {
+            what: "approving HP-1001".into(),
+            error: hallpass_tui::message::CallError::Api(hallpass_proto::ApiError::Forbidden {
+                why: "Only approvers may decide.".into(),
+                admins: vec!["ada@example.com".into()],
+                hint: None,
+            }),
+            page: None,
+        }),
+    );
+    let s = app.status.expect("status");
+    assert!(
+        s.text
+            .starts_with("approving HP-1001: Only approvers may decide."),
+        "{}",
+        s.text
+    );
+    assert!(!s.text.contains('\n'));
+}

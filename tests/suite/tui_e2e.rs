@@ -1,0 +1,314 @@
+//! The TUI end to end, in a real terminal: the real `hallpass` binary under tmux against a real
+//! `hallpassd`. An admin navigates to Approvals and approves a request with keys; the
+//! requester's own TUI, open on My access, shows the access become active through the daemon's
+//! event stream (no key pressed on that side). Both quit with `q` and exit cleanly.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::support::binaries::{Daemon, binary, os_user, recording_scripts};
+
+/// A private tmux server (its own socket), killed on drop.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn new(dir: &Path) -> Tmux {
+        let which = Command::new("tmux").arg("-V").output();
+        assert!(
+            which.as_ref().is_ok_and(|o| o.status.success()),
+            "tmux is needed for the TUI end-to-end test (tests/run installs it): {which:?}"
+        );
+        Tmux {
+            socket: dir.join("tmux.sock"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("-f")
+            .arg("/dev/null")
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "tmux {args:?} failed: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A detached 120×40 session running `command` (exec'd directly, no shell).
+    fn start(&self, name: &str, env: &[(&str, String)], command: &[String]) {
+        let mut args: Vec<String> = ["new-session", "-d", "-s", name, "-x", "120", "-y", "40"]
+            .map(String::from)
+            .to_vec();
+        for (k, v) in env {
+            args.push("-e".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.extend(command.iter().cloned());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.ok(&refs);
+        // Keep the pane after the program exits, to read its exit status.
+        self.ok(&["set-option", "-t", name, "remain-on-exit", "on"]);
+    }
+
+    fn screen(&self, name: &str) -> String {
+        self.ok(&["capture-pane", "-p", "-t", name])
+    }
+
+    fn keys(&self, name: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", name];
+        args.extend_from_slice(keys);
+        self.ok(&args);
+    }
+
+    /// Waits until the screen satisfies `cond`; at the deadline, fails showing the screen.
+    fn wait_for(
+        &self,
+        name: &str,
+        within: Duration,
+        what: &str,
+        cond: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.screen(name);
+            if cond(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {within:?} waiting for {what}; the {name} screen:\n{s}"
+            );
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the pane's program to exit; returns its exit status.
+    fn wait_exit(&self, name: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.ok(&[
+                "display-message",
+                "-p",
+                "-t",
+                name,
+                "#{pane_dead} #{pane_dead_status}",
+            ]);
+            if s.trim().starts_with('1') {
+                return s.trim().trim_start_matches('1').trim().to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not exit after q; screen:\n{}",
+                self.screen(name)
+            );
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The line of `screen` that mentions `needle`.
+fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.contains(needle))
+}
+
+#[test]
+fn approve_in_the_tui_and_watch_it_become_active_for_the_requester() {
+    let d = Daemon::start();
+    let (grant, revoke, _log) = recording_scripts(d.dir.path());
+    d.ok(&[
+        "signup",
+        "--email",
+        "admin@example.com",
+        "--name",
+        "Ada Admin",
+    ]);
+
+    // The requester is a second OS user when we can create one (root); otherwise the admin
+    // requests through a flow that allows self-approval and watches their own My access.
+    let dev = os_user("hallpass-e2e-tui");
+    if let Some(uid) = dev {
+        let invite = d.json(
+            None,
+            &[
+                "users",
+                "invite",
+                "--email",
+                "dev@example.com",
+                "--role",
+                "grantee",
+                "--name",
+                "Dev Eloper",
+            ],
+        );
+        let code = invite["code"].as_str().expect("invite code").to_string();
+        d.ok_as(Some(uid), &["accept", &code]);
+    } else {
+        println!("not running as root: the admin is also the requester");
+    }
+    let grant_cmd = format!("/bin/sh {}", grant.display());
+    let revoke_cmd = format!("/bin/sh {}", revoke.display());
+    d.ok(&[
+        "integrations",
+        "create",
+        "sandbox",
+        "--grant",
+        &grant_cmd,
+        "--revoke",
+        &revoke_cmd,
+        "--resource",
+        "db:read,write",
+    ]);
+    let mut flow = vec![
+        "flows",
+        "create",
+        "db-read",
+        "--everyone",
+        "--target",
+        "sandbox/db/read",
+        "--approval",
+        "any-of",
+    ];
+    flow.extend(["--approver", "admins", "--max", "1h", "--default", "10m"]);
+    if dev.is_none() {
+        flow.push("--allow-self-approval");
+    }
+    d.ok(&flow);
+    let req = d.json(
+        dev,
+        &[
+            "request",
+            "--flow",
+            "db-read",
+            "--resource",
+            "sandbox/db/read",
+            "--duration",
+            "30m",
+            "--reason",
+            "tui e2e",
+        ],
+    );
+    let id = format!("HP-{}", req["id"].as_u64().expect("request id"));
+
+    let tmux = Tmux::new(d.dir.path());
+    let logs = d.dir.path().join("tui-logs");
+    std::fs::create_dir_all(&logs).expect("log dir");
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o777)).expect("chmod log dir");
+    let hallpass = binary("hallpass").display().to_string();
+    let socket = d.socket.display().to_string();
+    let tui = |who: &str| -> (Vec<(&str, String)>, Vec<String>) {
+        let env = vec![(
+            "HALLPASS_TUI_LOG",
+            logs.join(format!("{who}.log")).display().to_string(),
+        )];
+        (
+            env,
+            vec![hallpass.clone(), "--socket".into(), socket.clone()],
+        )
+    };
+
+    // The requester's TUI opens on My access and shows the pending request.
+    let requester_pane = if dev.is_some() {
+        let (env, cmd) = tui("dev");
+        let mut as_dev = vec![
+            "runuser".to_string(),
+            "-u".into(),
+            "hallpass-e2e-tui".into(),
+            "--".into(),
+        ];
+        as_dev.extend(cmd);
+        tmux.start("dev", &env, &as_dev);
+        tmux.wait_for(
+            "dev",
+            Duration::from_secs(20),
+            "the requester's pending request",
+            |s| {
+                s.contains("My requests")
+                    && line_with(s, &id).is_some_and(|l| l.contains("pending"))
+            },
+        );
+        "dev"
+    } else {
+        "admin"
+    };
+
+    // The admin's TUI opens on the dashboard; 2 goes to Approvals; `a` approves the selection.
+    let (env, cmd) = tui("admin");
+    tmux.start("admin", &env, &cmd);
+    tmux.wait_for(
+        "admin",
+        Duration::from_secs(20),
+        "the admin dashboard",
+        |s| s.contains("Pending") && s.contains("Needs attention"),
+    );
+    tmux.keys("admin", &["2"]);
+    tmux.wait_for(
+        "admin",
+        Duration::from_secs(20),
+        "the request on Approvals",
+        |s| s.contains("Waiting for you (1)") && line_with(s, &id).is_some(),
+    );
+    tmux.keys("admin", &["a"]);
+    tmux.wait_for(
+        "admin",
+        Duration::from_secs(20),
+        "the approval to be confirmed",
+        |s| s.contains(&format!("Approved {id}")) || s.contains("Nothing waits for you"),
+    );
+
+    if dev.is_none() {
+        tmux.keys("admin", &["3"]);
+    }
+    // The grant's own row says active (toasts sit at the bottom, clear of the first rows).
+    tmux.wait_for(
+        requester_pane,
+        Duration::from_secs(30),
+        "the grant to show as active",
+        |s| {
+            s.contains("My grants (1 active)")
+                && s.lines().any(|l| {
+                    let cells: Vec<&str> = l.trim_matches('│').split_whitespace().collect();
+                    cells.len() >= 3
+                        && cells[0].starts_with("G-")
+                        && cells[1] == "sandbox/db/read"
+                        && cells[2] == "active"
+                })
+        },
+    );
+    // The daemon agrees.
+    let grants = d.json(dev, &["grants"]);
+    assert!(
+        grants
+            .as_array()
+            .is_some_and(|g| g.iter().any(|g| g["status"] == "active")),
+        "{grants}"
+    );
+
+    // q quits and restores the terminal; the program exits 0.
+    for pane in ["admin", "dev"] {
+        if pane == "dev" && dev.is_none() {
+            continue;
+        }
+        tmux.keys(pane, &["q"]);
+        assert_eq!(
+            tmux.wait_exit(pane, Duration::from_secs(10)),
+            "0",
+            "{pane} exit status"
+        );
+    }
+}
