@@ -26,19 +26,30 @@ impl SledBackend {
             path: path.to_path_buf(),
             why,
         };
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| {
-                let why = e.to_string();
-                if why.contains("lock") {
-                    open_err(format!("{why} (is another hallpassd using it?)"))
-                } else {
-                    open_err(why)
+        // sled releases its file lock from a background thread shortly after the last handle to
+        // a database is dropped, so a store reopened in the same process may briefly find it
+        // held. Retry for a moment on that error only; a lock held by another process outlasts it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let db = loop {
+            match sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_bytes)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+            {
+                Ok(db) => break db,
+                Err(e) => {
+                    let why = e.to_string();
+                    if !why.contains("lock") {
+                        return Err(open_err(why));
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        return Err(open_err(format!("{why} (is another hallpassd using it?)")));
+                    }
+                    std::thread::park_timeout(std::time::Duration::from_millis(20));
                 }
-            })?;
+            }
+        };
         Self::from_db(db).map_err(|e| open_err(e.to_string()))
     }
 
