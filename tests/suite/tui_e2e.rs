@@ -45,6 +45,11 @@ impl Tmux {
     }
 
     /// A detached 120×40 session running `command` (exec'd directly, no shell).
+    /// Where the exit status of pane `name`'s program is written.
+    fn exit_file(&self, name: &str) -> PathBuf {
+        self.socket.with_file_name(format!("{name}.exit"))
+    }
+
     fn start(&self, name: &str, env: &[(&str, String)], command: &[String]) {
         let mut args: Vec<String> = ["new-session", "-d", "-s", name, "-x", "120", "-y", "40"]
             .map(String::from)
@@ -53,10 +58,18 @@ impl Tmux {
             args.push("-e".into());
             args.push(format!("{k}={v}"));
         }
+        // tmux 3.3 may mark a pane dead without recording its exit status, so a small shell
+        // runs the program and writes the status to a file the test waits for.
+        let exit_file = self.exit_file(name).display().to_string();
+        args.extend([
+            "sh".into(),
+            "-c".into(),
+            "\"$@\"; echo $? > \"$0\"".into(),
+            exit_file,
+        ]);
         args.extend(command.iter().cloned());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         self.ok(&refs);
-        // Keep the pane after the program exits, to read its exit status.
         self.ok(&["set-option", "-t", name, "remain-on-exit", "on"]);
     }
 
@@ -93,18 +106,15 @@ impl Tmux {
     }
 
     /// Waits for the pane's program to exit; returns its exit status.
+    /// Waits for pane `name`'s program to exit and returns its exit status.
     fn wait_exit(&self, name: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
+        let file = self.exit_file(name);
         loop {
-            let s = self.ok(&[
-                "display-message",
-                "-p",
-                "-t",
-                name,
-                "#{pane_dead} #{pane_dead_status}",
-            ]);
-            if s.trim().starts_with('1') {
-                return s.trim().trim_start_matches('1').trim().to_string();
+            if let Ok(status) = std::fs::read_to_string(&file)
+                && status.ends_with('\n')
+            {
+                return status.trim().to_string();
             }
             assert!(
                 Instant::now() < deadline,
