@@ -167,6 +167,42 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// A duration in its two most significant units: `1h59m`, `2d3h`, `5m12s`, `45s`.
+pub fn format_duration_short(d: Duration) -> String {
+    let secs = d.as_secs();
+    let units = [
+        (secs / 86_400, "d"),
+        (secs % 86_400 / 3600, "h"),
+        (secs % 3600 / 60, "m"),
+        (secs % 60, "s"),
+    ];
+    let Some(first) = units.iter().position(|(v, _)| *v > 0) else {
+        return "0s".into();
+    };
+    units[first..]
+        .iter()
+        .take(2)
+        .filter(|(v, _)| *v > 0)
+        .map(|(v, u)| format!("{v}{u}"))
+        .collect()
+}
+
+/// `in 1h59m`, `5m ago` or `now`: `t` relative to `now`, to the nearest second (so a 3-day
+/// invite read a few milliseconds later is still "in 3d").
+pub fn relative(t: Timestamp, now: Timestamp) -> String {
+    let diff = t.0.saturating_sub(now.0);
+    let secs = diff.unsigned_abs().saturating_add(500) / 1000;
+    if secs == 0 {
+        return "now".into();
+    }
+    let d = format_duration_short(Duration::from_secs(secs));
+    if diff > 0 {
+        format!("in {d}")
+    } else {
+        format!("{d} ago")
+    }
+}
+
 /// Serde helper: a `Duration` stored as whole seconds.
 pub mod secs {
     use std::time::Duration;
@@ -207,6 +243,21 @@ mod tests {
         assert!(parse_duration("duration", "0s").is_err());
         let e = parse_duration("duration", "soon").unwrap_err();
         assert!(e.to_string().contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn short_and_relative_forms() {
+        assert_eq!(format_duration_short(Duration::from_secs(7_140)), "1h59m");
+        assert_eq!(
+            format_duration_short(Duration::from_secs(2 * 86_400 + 3 * 3600 + 5)),
+            "2d3h"
+        );
+        assert_eq!(format_duration_short(Duration::from_secs(3_600)), "1h");
+        assert_eq!(format_duration_short(Duration::ZERO), "0s");
+        let now = Timestamp(1_000_000);
+        assert_eq!(relative(Timestamp(now.0 + 300_000), now), "in 5m");
+        assert_eq!(relative(Timestamp(now.0 - 299_600), now), "5m ago");
+        assert_eq!(relative(Timestamp(now.0 + 400), now), "now");
     }
 
     #[test]

@@ -1,49 +1,15 @@
 //! How times, durations and long text are shown. Invariant: every function is pure; "now" and
 //! the local UTC offset are arguments (the runtime reads them, views never do).
 
+pub use hallpass_core::time::{format_duration_short as short_duration, relative};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
 use hallpass_core::Timestamp;
 
-/// A duration in its two most significant units: `1h59m`, `2d3h`, `5m12s`, `45s`.
-pub fn short_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    let units = [
-        (secs / 86_400, "d"),
-        (secs % 86_400 / 3600, "h"),
-        (secs % 3600 / 60, "m"),
-        (secs % 60, "s"),
-    ];
-    let Some(first) = units.iter().position(|(v, _)| *v > 0) else {
-        return "0s".into();
-    };
-    units[first..]
-        .iter()
-        .take(2)
-        .filter(|(v, _)| *v > 0)
-        .map(|(v, u)| format!("{v}{u}"))
-        .collect()
-}
-
 /// Time left until `t`: `1h59m`, or `0s` once it has passed.
 pub fn countdown(t: Timestamp, now: Timestamp) -> String {
     short_duration(Duration::from_secs(now.until(t).as_secs()))
-}
-
-/// `in 1h59m`, `5m ago` or `now`.
-pub fn relative(t: Timestamp, now: Timestamp) -> String {
-    let diff = t.as_millis().saturating_sub(now.as_millis());
-    let secs = diff.unsigned_abs() / 1000;
-    if secs == 0 {
-        return "now".into();
-    }
-    let d = short_duration(Duration::from_secs(secs));
-    if diff > 0 {
-        format!("in {d}")
-    } else {
-        format!("{d} ago")
-    }
 }
 
 fn local_datetime(t: Timestamp, utc_offset_secs: i32) -> Option<DateTime<FixedOffset>> {

@@ -2,6 +2,7 @@
 //! times as RFC 3339 UTC with a relative hint. Invariant: formatting is pure; "now" is passed in
 //! by the caller (read once from the local clock), never read here.
 
+pub use hallpass_core::time::{format_duration_short as short_duration, relative};
 use std::time::Duration;
 
 use comfy_table::{ContentArrangement, Table, presets};
@@ -99,42 +100,6 @@ impl Details {
             out.push('\n');
         }
         out.trim_end().to_string()
-    }
-}
-
-/// A duration in its two most significant units: `1h59m`, `2d3h`, `5m12s`, `45s`.
-pub fn short_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    let units = [
-        (secs / 86_400, "d"),
-        (secs % 86_400 / 3600, "h"),
-        (secs % 3600 / 60, "m"),
-        (secs % 60, "s"),
-    ];
-    let Some(first) = units.iter().position(|(v, _)| *v > 0) else {
-        return "0s".into();
-    };
-    units[first..]
-        .iter()
-        .take(2)
-        .filter(|(v, _)| *v > 0)
-        .map(|(v, u)| format!("{v}{u}"))
-        .collect()
-}
-
-/// `in 1h59m`, `5m ago` or `now`, relative to `now`.
-pub fn relative(t: Timestamp, now: Timestamp) -> String {
-    let diff = t.as_millis().saturating_sub(now.as_millis());
-    // Whole seconds, rounded: a 3-day invite read a few ms later is still "in 3d".
-    let secs = diff.unsigned_abs().saturating_add(500) / 1000;
-    if secs == 0 {
-        return "now".into();
-    }
-    let d = short_duration(Duration::from_secs(secs));
-    if diff > 0 {
-        format!("in {d}")
-    } else {
-        format!("{d} ago")
     }
 }
 
