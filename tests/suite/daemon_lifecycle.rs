@@ -1558,3 +1558,34 @@ async fn a_long_poll_returns_when_an_event_for_the_caller_arrives() {
     ));
     assert!(batch.cursor > head);
 }
+
+#[tokio::test]
+async fn following_from_now_skips_history_and_sees_what_comes_next() {
+    let (d, [alice, ..]) = with_people().await;
+    let head = d.event_head();
+    assert!(head > 0, "signup and invites produced events");
+    let start = d
+        .client(1001)
+        .events_since(ctx(), hallpass_proto::FROM_NOW, 100, 0)
+        .await
+        .done("follow from now");
+    assert!(start.events.is_empty(), "no history: {:?}", start.events);
+    assert_eq!(start.cursor, head);
+
+    // The next event for alice arrives after that cursor.
+    d.put_flow(auto_flow("auto-db")).await;
+    d.active_grant(1001, "auto-db", &target("db", "read"), Some(HOUR))
+        .await;
+    let next = d
+        .client(1001)
+        .events_since(ctx(), start.cursor, 100, 0)
+        .await
+        .done("events after the head");
+    assert!(
+        next.events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::GrantActivated { user, .. } if user == alice.id)),
+        "{:?}",
+        next.events
+    );
+}

@@ -25,6 +25,9 @@ use hallpass_core::integration::{Bundle, Integration};
 use hallpass_core::user::Role;
 use hallpass_core::{BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId};
 
+/// The `events_since` cursor that means "from now": the answer is the current head, no history.
+pub const FROM_NOW: u64 = u64::MAX;
+
 /// The protocol's major version: clients and servers must agree on it.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -94,6 +97,7 @@ pub trait Hallpass {
     async fn verify_audit() -> Result<AuditVerification, ApiError>;
 
     /// Events after `cursor` visible to the caller; waits up to `wait_ms` for the first one.
+    /// `cursor = FROM_NOW` answers at once with no events and the current head, to follow from now.
     async fn events_since(cursor: u64, limit: u32, wait_ms: u32) -> Result<EventBatch, ApiError>;
     /// Counts for dashboards and health checks.
     async fn status() -> Result<DaemonStatus, ApiError>;

@@ -19,7 +19,7 @@ use crossterm::terminal::{
 use futures::StreamExt;
 use hallpass_core::Timestamp;
 use hallpass_core::time::{Clock, SystemClock};
-use hallpass_proto::{ApiError, AuditQuery, HallpassClient, UserQuery};
+use hallpass_proto::{ApiError, AuditQuery, FROM_NOW, HallpassClient, UserQuery};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tarpc::client::RpcError;
@@ -346,8 +346,8 @@ fn is_lost(e: &RpcError) -> bool {
     )
 }
 
-/// Follows the daemon's events: first skips history up to the head (no toasts for the past),
-/// then long-polls and forwards every batch. Reports a broken connection once and stops.
+/// Follows the daemon's events: first asks for the head (no history, so no toasts for the
+/// past), then long-polls and forwards every batch. Reports a broken connection once and stops.
 async fn follow(
     client: HallpassClient,
     tx: Tx,
@@ -359,15 +359,22 @@ async fn follow(
         let wait = if up { EVENT_WAIT_MS } else { 0 };
         let deadline = Duration::from_millis(u64::from(wait)) + Duration::from_secs(15);
         match client
-            .events_since(ctx_for(deadline), cursor.load(Ordering::SeqCst), 500, wait)
+            .events_since(
+                ctx_for(deadline),
+                if up {
+                    cursor.load(Ordering::SeqCst)
+                } else {
+                    FROM_NOW
+                },
+                500,
+                wait,
+            )
             .await
         {
             Ok(Ok(batch)) => {
                 cursor.store(batch.cursor, Ordering::SeqCst);
                 if !up {
-                    if batch.events.is_empty() {
-                        caught_up.store(true, Ordering::SeqCst);
-                    }
+                    caught_up.store(true, Ordering::SeqCst);
                     continue;
                 }
                 if !batch.events.is_empty()

@@ -18,6 +18,13 @@ pub async fn since(
     limit: u32,
     wait_ms: u32,
 ) -> Result<EventBatch, Fail> {
+    if cursor == hallpass_proto::FROM_NOW {
+        // Start following from now: no history, just the head to continue from.
+        return Ok(EventBatch {
+            events: vec![],
+            cursor: s.broker.store().event_head()?,
+        });
+    }
     let limit = super::page_limit(limit);
     let wait = Duration::from_millis(u64::from(wait_ms)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
