@@ -5,14 +5,13 @@
 use crossterm::event::{KeyCode, KeyEvent};
 use hallpass_proto::UserView;
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Widget};
 
 use crate::app::App;
 use crate::display::local;
 use crate::effect::{Cmd, UsersFor};
-use crate::layout;
 use crate::pane;
 use crate::screens::people::{self, People};
 use crate::scroll::Nav;
@@ -24,18 +23,12 @@ pub struct Identities {
     pub people: People,
 }
 
-fn rects(body: Rect) -> (Rect, Rect, Rect) {
-    let [filter, rest] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(body);
-    let (list, detail) = layout::master_detail(rest);
-    (filter, list, detail)
-}
-
 pub fn list_rect(body: Rect) -> Rect {
-    rects(body).1
+    people::rects(body).1
 }
 
 pub fn height(app: &App) -> usize {
-    layout::table_rows(list_rect(layout::body(app)))
+    people::list_height(app)
 }
 
 pub fn load(app: &mut App) -> Vec<Cmd> {
@@ -98,7 +91,7 @@ pub fn user_detail<'a>(app: &App, u: &UserView) -> Vec<Line<'a>> {
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let (filter, list, detail) = rects(area);
+    let (filter, list, detail) = people::rects(area);
     let p = &app.identities.people;
     Paragraph::new(people::filter_line(app, p)).render(filter, buf);
     let n = p.list.len();

@@ -5,9 +5,12 @@
 use crossterm::event::{KeyCode, KeyEvent};
 use hallpass_proto::{Page, UserView};
 
+use ratatui::layout::{Constraint, Layout, Rect};
+
 use crate::app::App;
 use crate::effect::{Cmd, Query, UsersFor};
 use crate::field::TextField;
+use crate::layout;
 use crate::paged::{PageRequest, PagedList};
 use crate::scroll::Nav;
 
@@ -32,6 +35,18 @@ impl Default for People {
             applied: None,
         }
     }
+}
+
+/// The layout both people screens share: a filter line, then the list beside a detail pane.
+pub fn rects(body: Rect) -> (Rect, Rect, Rect) {
+    let [filter, rest] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(body);
+    let (list, detail) = layout::master_detail(rest);
+    (filter, list, detail)
+}
+
+/// Rows the people list shows at the current size.
+pub fn list_height(app: &App) -> usize {
+    layout::table_rows(rects(layout::body(app)).1)
 }
 
 pub fn of(app: &App, who: UsersFor) -> &People {

@@ -4,14 +4,13 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Widget};
 
 use crate::app::{App, Tone};
 use crate::effect::{Action, Cmd, UsersFor};
 use crate::forms::InviteForm;
-use crate::layout;
 use crate::overlay::{Confirm, Overlay, ROLES, RolePicker};
 use crate::pane;
 use crate::screens::identities::user_detail;
@@ -30,18 +29,12 @@ pub struct Users {
     pub people: People,
 }
 
-fn rects(body: Rect) -> (Rect, Rect, Rect) {
-    let [filter, rest] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(body);
-    let (list, detail) = layout::master_detail(rest);
-    (filter, list, detail)
-}
-
 pub fn list_rect(body: Rect) -> Rect {
-    rects(body).1
+    people::rects(body).1
 }
 
 pub fn height(app: &App) -> usize {
-    layout::table_rows(list_rect(layout::body(app)))
+    people::list_height(app)
 }
 
 pub fn load(app: &mut App) -> Vec<Cmd> {
@@ -100,7 +93,7 @@ pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let (filter, list, detail) = rects(area);
+    let (filter, list, detail) = people::rects(area);
     let p = &app.users.people;
     let t = app.theme;
     Paragraph::new(people::filter_line(app, p)).render(filter, buf);
