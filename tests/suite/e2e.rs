@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::support::binaries::{Daemon, os_user, recording_scripts, wait_until};
+use crate::support::binaries::{Daemon, os_user, recording_scripts, sandbox_db_read, wait_until};
 
 fn grant_status(d: &Daemon, id: u64) -> String {
     let g = d.json(None, &["grants", "show", &id.to_string()]);
@@ -73,34 +73,7 @@ fn signup_invite_request_approve_expire_and_audit() {
         }
     };
 
-    let grant_cmd = format!("/bin/sh {}", grant.display());
-    let revoke_cmd = format!("/bin/sh {}", revoke.display());
-    d.ok(&[
-        "integrations",
-        "create",
-        "sandbox",
-        "--grant",
-        &grant_cmd,
-        "--revoke",
-        &revoke_cmd,
-        "--resource",
-        "db:read,write",
-    ]);
-    let mut flow = vec![
-        "flows",
-        "create",
-        "db-read",
-        "--everyone",
-        "--target",
-        "sandbox/db/read",
-        "--approval",
-        "any-of",
-    ];
-    flow.extend(["--approver", "admins", "--max", "1h", "--default", "10m"]);
-    if requester.is_none() {
-        flow.push("--allow-self-approval");
-    }
-    d.ok(&flow);
+    sandbox_db_read(&d, &grant, &revoke, requester.is_none());
 
     let req = d.json(
         requester,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::support::binaries::{Daemon, binary, os_user, recording_scripts};
+use crate::support::binaries::{Daemon, binary, os_user, recording_scripts, sandbox_db_read};
 
 /// A private tmux server (its own socket), killed on drop.
 struct Tmux {
@@ -171,34 +171,7 @@ fn approve_in_the_tui_and_watch_it_become_active_for_the_requester() {
     } else {
         println!("not running as root: the admin is also the requester");
     }
-    let grant_cmd = format!("/bin/sh {}", grant.display());
-    let revoke_cmd = format!("/bin/sh {}", revoke.display());
-    d.ok(&[
-        "integrations",
-        "create",
-        "sandbox",
-        "--grant",
-        &grant_cmd,
-        "--revoke",
-        &revoke_cmd,
-        "--resource",
-        "db:read,write",
-    ]);
-    let mut flow = vec![
-        "flows",
-        "create",
-        "db-read",
-        "--everyone",
-        "--target",
-        "sandbox/db/read",
-        "--approval",
-        "any-of",
-    ];
-    flow.extend(["--approver", "admins", "--max", "1h", "--default", "10m"]);
-    if dev.is_none() {
-        flow.push("--allow-self-approval");
-    }
-    d.ok(&flow);
+    sandbox_db_read(&d, &grant, &revoke, dev.is_none());
     let req = d.json(
         dev,
         &[

@@ -215,3 +215,37 @@ pub fn recording_scripts(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     }
     (grant, revoke, log)
 }
+
+/// The policy both end-to-end tests use: integration `sandbox` (the recording scripts) offering
+/// db read and write, and flow `db-read` that any admin approves. Self-approval is allowed when
+/// the admin must also be the requester (no second OS user to request).
+pub fn sandbox_db_read(d: &Daemon, grant: &Path, revoke: &Path, self_approval: bool) {
+    let grant_cmd = format!("/bin/sh {}", grant.display());
+    let revoke_cmd = format!("/bin/sh {}", revoke.display());
+    d.ok(&[
+        "integrations",
+        "create",
+        "sandbox",
+        "--grant",
+        &grant_cmd,
+        "--revoke",
+        &revoke_cmd,
+        "--resource",
+        "db:read,write",
+    ]);
+    let mut flow = vec![
+        "flows",
+        "create",
+        "db-read",
+        "--everyone",
+        "--target",
+        "sandbox/db/read",
+        "--approval",
+        "any-of",
+    ];
+    flow.extend(["--approver", "admins", "--max", "1h", "--default", "10m"]);
+    if self_approval {
+        flow.push("--allow-self-approval");
+    }
+    d.ok(&flow);
+}
