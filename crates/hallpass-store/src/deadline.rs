@@ -1,6 +1,7 @@
 //! Deadlines: what falls due at a time ([`Due`]), kept in the Deadlines table as
 //! `Timestamp ‖ kind ‖ id`. Invariant: the key order equals the order of `(Timestamp, Due)`,
-//! and each record implies at most one deadline, derived from its state (see `index`).
+//! and a record's deadlines are derived from its state alone (see `index`): a request has at
+//! most one, a grant at most one of each kind.
 
 use hallpass_core::{GrantId, RequestId};
 
@@ -11,7 +12,8 @@ pub enum Due {
     RequestTimeout(RequestId),
     /// An Active grant's `expires_at`.
     GrantExpiry(GrantId),
-    /// A connector attempt owed by a Granting, Revoking or RevokeFailed grant (`next_attempt_at`).
+    /// A connector attempt owed by a grant (`next_attempt_at`): granting, revoking, or pushing
+    /// an extension's new end to an Active grant's target.
     GrantWork(GrantId),
 }
 

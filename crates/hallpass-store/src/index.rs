@@ -82,16 +82,21 @@ pub(crate) fn request_entries(r: &Request) -> Vec<IndexEntry> {
     out
 }
 
-/// An Active grant expires at `expires_at`; a grant owing a connector call is due at
-/// `next_attempt_at`.
-pub(crate) fn grant_deadline(g: &Grant) -> Option<(Timestamp, Due)> {
-    match g.status {
-        GrantStatus::Active => g.expires_at.map(|at| (at, Due::GrantExpiry(g.id))),
-        GrantStatus::Granting | GrantStatus::Revoking | GrantStatus::RevokeFailed => {
-            g.next_attempt_at.map(|at| (at, Due::GrantWork(g.id)))
-        }
-        GrantStatus::Expired | GrantStatus::Revoked | GrantStatus::Failed => None,
+/// An Active grant expires at `expires_at`; a grant owing a connector call (granting,
+/// revoking, or pushing an extension to an Active grant's target) is due at `next_attempt_at`.
+pub(crate) fn grant_deadlines(g: &Grant) -> Vec<(Timestamp, Due)> {
+    let mut out = Vec::with_capacity(2);
+    if g.status == GrantStatus::Active
+        && let Some(at) = g.expires_at
+    {
+        out.push((at, Due::GrantExpiry(g.id)));
     }
+    if !g.status.is_terminal()
+        && let Some(at) = g.next_attempt_at
+    {
+        out.push((at, Due::GrantWork(g.id)));
+    }
+    out
 }
 
 /// Whether a grant may cover access (so overlap checks must see it).
@@ -99,7 +104,7 @@ pub(crate) fn grant_may_cover(status: GrantStatus) -> bool {
     matches!(status, GrantStatus::Active | GrantStatus::Granting)
 }
 
-/// GrantsByUser always; GrantsBySubject while Active or Granting; its deadline if any.
+/// GrantsByUser always; GrantsBySubject while Active or Granting; its deadlines.
 pub(crate) fn grant_entries(g: &Grant) -> Result<Vec<IndexEntry>, StoreError> {
     let mut out = vec![IndexEntry::new(
         Table::GrantsByUser,
@@ -113,7 +118,7 @@ pub(crate) fn grant_entries(g: &Grant) -> Result<Vec<IndexEntry>, StoreError> {
             [],
         ));
     }
-    if let Some((at, due)) = grant_deadline(g) {
+    for (at, due) in grant_deadlines(g) {
         out.push(IndexEntry::new(
             Table::Deadlines,
             keys::deadline(at, due),

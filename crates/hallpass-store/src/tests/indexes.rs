@@ -239,15 +239,25 @@ fn expected_indexes(m: &Model) -> BTreeMap<Table, Entries> {
             k.extend_from_slice(&g.id.0.to_be_bytes());
             add(Table::GrantsBySubject, k, vec![]);
         }
-        let deadline = match g.status {
-            GrantStatus::Active => g.expires_at.map(|at| (at, Due::GrantExpiry(g.id))),
-            GrantStatus::Granting | GrantStatus::Revoking | GrantStatus::RevokeFailed => {
-                g.next_attempt_at.map(|at| (at, Due::GrantWork(g.id)))
-            }
-            _ => None,
-        };
-        if let Some((at, due)) = deadline {
-            add(Table::Deadlines, keys::deadline(at, due).to_vec(), vec![]);
+        if g.status == GrantStatus::Active
+            && let Some(at) = g.expires_at
+        {
+            add(
+                Table::Deadlines,
+                keys::deadline(at, Due::GrantExpiry(g.id)).to_vec(),
+                vec![],
+            );
+        }
+        if !matches!(
+            g.status,
+            GrantStatus::Expired | GrantStatus::Revoked | GrantStatus::Failed
+        ) && let Some(at) = g.next_attempt_at
+        {
+            add(
+                Table::Deadlines,
+                keys::deadline(at, Due::GrantWork(g.id)).to_vec(),
+                vec![],
+            );
         }
     }
     out
