@@ -55,6 +55,11 @@ enum Expect {
 
 use Expect::{Allow as Y, Forbidden as F, Unauthenticated as U};
 const C: Expect = Expect::Refused("conflict");
+/// Past authorization, refused for the object's state (e.g. an exec grant has no credentials).
+const NF: Expect = Expect::Refused("not_found");
+const IT: Expect = Expect::Refused("invalid_transition");
+const UA: Expect = Expect::Refused("unavailable");
+const SSH_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPnoaekYdQgEtDf5keq8Urj/x7hzGRuFzROFc1ypoY40 matrix@example";
 
 macro_rules! cases {
     ($($case:ident => $rpc:ident),* $(,)?) => {
@@ -122,6 +127,17 @@ cases! {
     Revoke => Revoke,
     ExtendOwn => Extend,
     ExtendOther => Extend,
+    GrantCredentialsOwn => GrantCredentials,
+    GrantCredentialsOther => GrantCredentials,
+    RetryGrant => RetryGrant,
+    ForceEndGrant => ForceEndGrant,
+    TestIntegration => TestIntegration,
+    DiscoverIntegration => DiscoverIntegration,
+    DriftCheck => Drift,
+    DriftCleanup => Drift,
+    AddSshKey => AddSshKey,
+    ListSshKeys => ListSshKeys,
+    RemoveSshKey => RemoveSshKey,
     ListAudit => ListAudit,
     VerifyAudit => VerifyAudit,
     EventsSince => EventsSince,
@@ -173,6 +189,15 @@ fn rpc_name(r: &HallpassRequest) -> &'static str {
         R::Release { .. } => "Release",
         R::Revoke { .. } => "Revoke",
         R::Extend { .. } => "Extend",
+        R::GrantCredentials { .. } => "GrantCredentials",
+        R::RetryGrant { .. } => "RetryGrant",
+        R::ForceEndGrant { .. } => "ForceEndGrant",
+        R::TestIntegration { .. } => "TestIntegration",
+        R::DiscoverIntegration { .. } => "DiscoverIntegration",
+        R::Drift { .. } => "Drift",
+        R::AddSshKey { .. } => "AddSshKey",
+        R::ListSshKeys { .. } => "ListSshKeys",
+        R::RemoveSshKey { .. } => "RemoveSshKey",
         R::ListAudit { .. } => "ListAudit",
         R::VerifyAudit { .. } => "VerifyAudit",
         R::EventsSince { .. } => "EventsSince",
@@ -296,6 +321,26 @@ fn every_rpc(d: &TestDaemon) -> Vec<HallpassRequest> {
             id: GrantId(1),
             args: extend(),
         },
+        R::GrantCredentials { id: GrantId(1) },
+        R::RetryGrant { id: GrantId(1) },
+        R::ForceEndGrant {
+            id: GrantId(1),
+            reason: "r".into(),
+        },
+        R::TestIntegration {
+            name: IntegrationName::new("i").expect("a slug"),
+        },
+        R::DiscoverIntegration {
+            name: IntegrationName::new("i").expect("a slug"),
+        },
+        R::Drift { cleanup: false },
+        R::AddSshKey {
+            key: SSH_KEY.into(),
+        },
+        R::ListSshKeys {},
+        R::RemoveSshKey {
+            fingerprint: "SHA256:x".into(),
+        },
         R::ListAudit {
             query: AuditQuery::default(),
         },
@@ -362,6 +407,17 @@ const MATRIX: &[(Case, [Expect; 5])] = &[
     (Case::Revoke, [Y, F, F, U, U]),
     (Case::ExtendOwn, [Y, Y, Y, U, U]),
     (Case::ExtendOther, [F, F, F, U, U]),
+    (Case::GrantCredentialsOwn, [NF, NF, NF, U, U]),
+    (Case::GrantCredentialsOther, [F, F, F, U, U]),
+    (Case::RetryGrant, [IT, F, F, U, U]),
+    (Case::ForceEndGrant, [IT, F, F, U, U]),
+    (Case::TestIntegration, [Y, F, F, U, U]),
+    (Case::DiscoverIntegration, [UA, F, F, U, U]),
+    (Case::DriftCheck, [Y, F, Y, U, U]),
+    (Case::DriftCleanup, [Y, F, F, U, U]),
+    (Case::AddSshKey, [Y, Y, Y, U, U]),
+    (Case::ListSshKeys, [Y, Y, Y, U, U]),
+    (Case::RemoveSshKey, [Y, Y, Y, U, U]),
     (Case::ListAudit, [Y, F, Y, U, U]),
     (Case::VerifyAudit, [Y, F, Y, U, U]),
     (Case::EventsSince, [Y, Y, Y, U, U]),
@@ -801,6 +857,48 @@ impl Matrix {
                 c.extend(ctx(), self.grant_of(BYSTANDER_UID).await, extend())
                     .await,
             ),
+            Case::GrantCredentialsOwn => {
+                judge(c.grant_credentials(ctx(), self.grant_of(owner).await).await)
+            }
+            Case::GrantCredentialsOther => judge(
+                c.grant_credentials(ctx(), self.grant_of(BYSTANDER_UID).await)
+                    .await,
+            ),
+            Case::RetryGrant => judge(
+                c.retry_grant(ctx(), self.grant_of(BYSTANDER_UID).await)
+                    .await,
+            ),
+            Case::ForceEndGrant => judge(
+                c.force_end_grant(
+                    ctx(),
+                    self.grant_of(BYSTANDER_UID).await,
+                    "target gone".into(),
+                )
+                .await,
+            ),
+            Case::TestIntegration => judge(
+                c.test_integration(ctx(), self.fresh_integration().await)
+                    .await,
+            ),
+            Case::DiscoverIntegration => judge(
+                c.discover_integration(ctx(), self.fresh_integration().await)
+                    .await,
+            ),
+            Case::DriftCheck => judge(c.drift(ctx(), false).await),
+            Case::DriftCleanup => judge(c.drift(ctx(), true).await),
+            Case::AddSshKey => judge(c.add_ssh_key(ctx(), SSH_KEY.into()).await),
+            Case::ListSshKeys => judge(c.list_ssh_keys(ctx()).await),
+            Case::RemoveSshKey => {
+                // The caller's own key: registered first (as the caller; refused for strangers).
+                let _ = c.add_ssh_key(ctx(), SSH_KEY.into()).await;
+                judge(
+                    c.remove_ssh_key(
+                        ctx(),
+                        "SHA256:iBeWI6izWFYijNtFyrWBrq5JPx7wauc2vj2T1mwr3Ps".into(),
+                    )
+                    .await,
+                )
+            }
             Case::ListAudit => judge(
                 c.list_audit(
                     ctx(),

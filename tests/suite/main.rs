@@ -7,6 +7,7 @@ mod crash;
 mod daemon_lifecycle;
 mod e2e;
 mod failed_grants;
+mod postgres;
 mod restart;
 mod socket;
 mod tui_e2e;

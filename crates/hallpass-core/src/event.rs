@@ -96,6 +96,12 @@ pub enum EventKind {
     PolicyChanged {
         what: String,
     },
+    /// A reconcile found access on a target without a grant, or a grant without its access.
+    DriftDetected {
+        integration: crate::id::IntegrationName,
+        leftovers: u32,
+        missing: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

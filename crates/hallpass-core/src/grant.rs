@@ -287,7 +287,68 @@ impl Grant {
         let e = self.expires_at.ok_or_else(wrong)?;
         self.expires_at = Some(e.plus(by));
         self.extensions.push(request);
+        // The target learns the new end (VALID UNTIL, a new certificate) through the connector.
+        self.attempts = 0;
+        self.next_attempt_at = Some(now);
+        self.last_error = None;
         Ok(())
+    }
+
+    /// Whether a connector call is owed: granting, revoking, or pushing an extension.
+    pub fn owes_work(&self) -> bool {
+        !self.status.is_terminal() && self.next_attempt_at.is_some()
+    }
+
+    /// The connector applied the extended end on the target.
+    pub fn extension_applied(&mut self) -> Result<(), DomainError> {
+        if self.status != GrantStatus::Active {
+            return Err(self.wrong("apply an extension"));
+        }
+        self.attempts = 0;
+        self.next_attempt_at = None;
+        self.last_error = None;
+        Ok(())
+    }
+
+    /// Pushing an extension failed: try again at `retry_at` (the grant stays Active).
+    pub fn extension_attempt_failed(
+        &mut self,
+        error: String,
+        retry_at: Timestamp,
+    ) -> Result<(), DomainError> {
+        if self.status != GrantStatus::Active {
+            return Err(self.wrong("retry an extension"));
+        }
+        self.attempts += 1;
+        self.last_error = Some(error);
+        self.next_attempt_at = Some(retry_at);
+        Ok(())
+    }
+
+    /// An operator asks for the owed connector call now instead of at the next backoff.
+    pub fn retry_now(&mut self, now: Timestamp) -> Result<(), DomainError> {
+        if !self.owes_work() {
+            return Err(DomainError::transition(
+                format!("grant {}", self.id),
+                format!("{} with no connector work owed", self.status),
+                "retry",
+            ));
+        }
+        self.next_attempt_at = Some(now);
+        Ok(())
+    }
+
+    /// An operator ends a revocation the connector cannot confirm (the target is gone for
+    /// good, say). The grant ends as a successful revocation would; drift detection reports
+    /// any access that is in fact left.
+    pub fn force_end(&mut self, now: Timestamp) -> Result<(), DomainError> {
+        if !matches!(
+            self.status,
+            GrantStatus::Revoking | GrantStatus::RevokeFailed
+        ) {
+            return Err(self.wrong("force the end of"));
+        }
+        self.finish_revoke(now)
     }
 }
 

@@ -99,6 +99,9 @@ pub struct User {
     #[serde(default)]
     pub groups: BTreeSet<GroupName>,
     pub created_at: Timestamp,
+    /// SSH public keys (OpenSSH one-line form) the SSH connector certifies for this person.
+    #[serde(default)]
+    pub ssh_keys: Vec<String>,
 }
 
 impl User {

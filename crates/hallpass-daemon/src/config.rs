@@ -17,6 +17,7 @@ pub struct Config {
     pub invites: InvitesConfig,
     pub expiry: ExpiryConfig,
     pub connectors: ConnectorsConfig,
+    pub drift: DriftConfig,
     pub log: LogConfig,
 }
 
@@ -99,6 +100,27 @@ impl Default for ConnectorsConfig {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct DriftConfig {
+    /// How often every integration's real state is compared with the grants; `0s` turns the
+    /// periodic check off (`hallpass drift` still runs it on demand).
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+    /// Remove leftovers (access without a grant) found by the periodic check. Off by default:
+    /// they are reported, alerted and audited, and an admin decides.
+    pub cleanup: bool,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        DriftConfig {
+            interval: Duration::from_secs(15 * 60),
+            cleanup: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// A `RUST_LOG`-style filter; the `RUST_LOG` environment variable overrides it.
     pub filter: String,
@@ -133,6 +155,7 @@ impl Default for Config {
             invites: InvitesConfig::default(),
             expiry: ExpiryConfig::default(),
             connectors: ConnectorsConfig::default(),
+            drift: DriftConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hallpass_core::audit::{Actor, AuditEntry, Source};
+use hallpass_core::credential::Credentials;
 use hallpass_core::event::EventKind;
 use hallpass_core::grant::{EndReason, GrantStatus, backoff};
 use hallpass_core::{GrantId, Timestamp};
@@ -176,7 +177,7 @@ async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<(), Fail> {
     let Some(g) = store.grant(id)? else {
         return Ok(());
     };
-    if !g.status.needs_connector() || g.next_attempt_at.is_some_and(|t| t > now) {
+    if !g.owes_work() || g.next_attempt_at.is_some_and(|t| t > now) {
         return Ok(());
     }
     let user = store.user(g.user)?;
@@ -187,19 +188,34 @@ async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<(), Fail> {
             .as_ref()
             .and_then(|u| u.os.as_ref())
             .and_then(|o| o.name.clone()),
+        ssh_keys: user
+            .as_ref()
+            .map(|u| u.ssh_keys.clone())
+            .unwrap_or_default(),
     };
     let integration = store.integration(&g.target.integration)?;
-    if g.status == GrantStatus::Granting {
-        // The access clock starts at activation, so the command is told the end it will have.
-        let spec = GrantSpec::new(Action::Grant, &g, spec_user, Some(now.plus(g.duration)));
-        let result = match &integration {
-            Some(i) => connectors::grant(i, &spec).await.map_err(|e| e.to_string()),
-            None => Err(format!(
-                "integration {} no longer exists",
-                g.target.integration
-            )),
-        };
-        return record_grant(broker, id, result).await;
+    let gone = || format!("integration {} no longer exists", g.target.integration);
+    match g.status {
+        GrantStatus::Granting => {
+            // The access clock starts at activation, so the target is told the end it will have.
+            let spec = GrantSpec::new(Action::Grant, &g, spec_user, Some(now.plus(g.duration)));
+            let result = match &integration {
+                Some(i) => connectors::grant(i, &spec).await.map_err(|e| e.to_string()),
+                None => Err(gone()),
+            };
+            return record_grant(broker, id, result).await;
+        }
+        GrantStatus::Active => {
+            let spec = GrantSpec::new(Action::Extend, &g, spec_user, g.expires_at);
+            let result = match &integration {
+                Some(i) => connectors::extend(i, &spec)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Err(gone()),
+            };
+            return record_extension(broker, id, result).await;
+        }
+        _ => {}
     }
     // Revoking: another live grant on the same (person, target) keeps the access.
     let covering: Vec<GrantId> = store
@@ -223,19 +239,82 @@ async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<(), Fail> {
                 .await
                 .map(|()| None)
                 .map_err(|e| e.to_string()),
-            None => Err(format!(
-                "integration {} no longer exists; cannot revoke",
-                g.target.integration
-            )),
+            None => Err(format!("{}; cannot revoke", gone())),
         }
     };
     record_revoke(broker, id, result).await
 }
 
+/// Records an extension's push to the target: new credentials if the connector issued them
+/// (a new SSH certificate), or a retry with backoff.
+async fn record_extension(
+    broker: &Broker,
+    id: GrantId,
+    result: Result<Option<Credentials>, String>,
+) -> Result<(), Fail> {
+    let now = broker.now();
+    let cfg = &broker.config().expiry;
+    broker
+        .commit(|tx| {
+            let Some(mut g) = tx.grant(id)? else {
+                return Ok(());
+            };
+            if g.status != GrantStatus::Active || g.expires_at.is_none_or(|e| e <= now) {
+                // Ended meanwhile: its revocation removes the access whatever its end.
+                return Ok(());
+            }
+            let expires_at = g.expires_at.unwrap_or(now);
+            match result {
+                Ok(credentials) => {
+                    g.extension_applied()?;
+                    tx.put_grant(&g)?;
+                    if let Some(c) = &credentials {
+                        tx.put_credentials(id, c)?;
+                    }
+                    tx.audit(
+                        now,
+                        lifecycle::grant_entry(
+                            Actor::System,
+                            Source::System,
+                            "grant.extend_applied",
+                            &g,
+                            format!(
+                                "{} now ends {expires_at} on the target{}",
+                                g.target,
+                                if credentials.is_some() { "; new credentials issued" } else { "" }
+                            ),
+                        ),
+                    )?;
+                }
+                Err(error) => {
+                    let delay = jitter(backoff(g.attempts, cfg.retry_initial, cfg.retry_max));
+                    g.extension_attempt_failed(error.clone(), now.plus(delay))?;
+                    tx.put_grant(&g)?;
+                    tx.audit(
+                        now,
+                        lifecycle::grant_entry(
+                            Actor::System,
+                            Source::System,
+                            "grant.extend_attempt_failed",
+                            &g,
+                            format!(
+                                "attempt {} to move the end to {expires_at} failed, retrying in {}: {error}",
+                                g.attempts,
+                                hallpass_core::time::format_duration(delay)
+                            ),
+                        ),
+                    )?;
+                }
+            }
+            Ok(())
+        })
+        .await
+}
+
 async fn record_grant(
     broker: &Broker,
     id: GrantId,
-    result: Result<(), String>,
+    result: Result<Option<Credentials>, String>,
 ) -> Result<(), Fail> {
     let now = broker.now();
     broker
@@ -249,10 +328,13 @@ async fn record_grant(
             }
             let audience = BTreeSet::from([g.user]);
             match result {
-                Ok(()) => {
+                Ok(credentials) => {
                     g.activate(now)?;
                     let expires_at = g.expires_at.unwrap_or(now);
                     tx.put_grant(&g)?;
+                    if let Some(c) = &credentials {
+                        tx.put_credentials(id, c)?;
+                    }
                     tx.audit(
                         now,
                         lifecycle::grant_entry(

@@ -13,6 +13,7 @@ pub mod broker;
 pub mod config;
 pub mod connectors;
 pub mod demo;
+pub mod drift;
 pub mod expiry;
 pub mod handlers;
 pub mod lifecycle;

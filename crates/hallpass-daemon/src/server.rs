@@ -17,8 +17,8 @@ use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::config::Config;
-use crate::expiry;
 use crate::handlers::{Connection, Session};
+use crate::{drift, expiry};
 
 /// Requests served at once on one connection.
 const PER_CONNECTION: usize = 64;
@@ -57,7 +57,8 @@ pub async fn serve(
         anyhow::anyhow!("catching up on overdue deadlines failed: {}", e.into_api())
     })?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let scheduler = tokio::spawn(expiry::run(broker.clone(), stop_rx));
+    let scheduler = tokio::spawn(expiry::run(broker.clone(), stop_rx.clone()));
+    let drift = tokio::spawn(drift::run(broker.clone(), stop_rx));
     tracing::info!(
         catch_up_ms = started.elapsed().as_millis() as u64,
         "serving"
@@ -91,6 +92,7 @@ pub async fn serve(
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
+    drift.abort();
     if let Some(w) = watchdog {
         w.abort();
     }

@@ -20,8 +20,9 @@ pub use transport::{MAX_FRAME, connect_unix, framed_json};
 pub use types::*;
 
 use hallpass_core::audit::AuditEvent;
+use hallpass_core::credential::Credentials;
 use hallpass_core::flow::Flow;
-use hallpass_core::integration::{Bundle, Integration};
+use hallpass_core::integration::{Bundle, Integration, ResourceDef};
 use hallpass_core::user::Role;
 use hallpass_core::{BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId};
 
@@ -92,6 +93,28 @@ pub trait Hallpass {
     async fn revoke(id: GrantId, reason: Option<String>) -> Result<GrantView, ApiError>;
     /// Asks for more time on an active grant; goes through the flow's approval.
     async fn extend(id: GrantId, args: ExtendArgs) -> Result<RequestView, ApiError>;
+    /// The credentials the connector issued for the caller's own Active grant (audited, never
+    /// their values). Nobody else, admins included, can read them.
+    async fn grant_credentials(id: GrantId) -> Result<Credentials, ApiError>;
+    /// Admins: make the owed connector attempt now instead of at the next backoff.
+    async fn retry_grant(id: GrantId) -> Result<GrantView, ApiError>;
+    /// Admins: end a revocation the connector cannot confirm, with a reason (audited; drift
+    /// detection reports any access in fact left).
+    async fn force_end_grant(id: GrantId, reason: String) -> Result<GrantView, ApiError>;
+
+    /// Admins: check an integration's connection, rights and configuration. Changes nothing.
+    async fn test_integration(name: IntegrationName) -> Result<Vec<CheckView>, ApiError>;
+    /// Admins: the resources the integration's target has.
+    async fn discover_integration(name: IntegrationName) -> Result<Vec<ResourceDef>, ApiError>;
+    /// Admins and auditors: compare every integration's real state with the grants; admins may
+    /// also remove leftovers (`cleanup`). Findings are audited.
+    async fn drift(cleanup: bool) -> Result<DriftReport, ApiError>;
+
+    /// Registers an SSH public key (OpenSSH one-line form) for the caller.
+    async fn add_ssh_key(key: String) -> Result<Vec<SshKeyView>, ApiError>;
+    async fn list_ssh_keys() -> Result<Vec<SshKeyView>, ApiError>;
+    /// Removes one of the caller's keys, by its SHA256 fingerprint.
+    async fn remove_ssh_key(fingerprint: String) -> Result<Vec<SshKeyView>, ApiError>;
 
     async fn list_audit(query: AuditQuery) -> Result<Page<AuditEvent>, ApiError>;
     async fn verify_audit() -> Result<AuditVerification, ApiError>;

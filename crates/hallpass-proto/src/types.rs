@@ -349,3 +349,61 @@ pub struct DaemonStatus {
     pub failing_grants: u64,
     pub audit_head: u64,
 }
+
+/// One thing `integrations test` checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckView {
+    pub what: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// What drift detection found, per integration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftReport {
+    pub checked_at: Timestamp,
+    pub integrations: Vec<IntegrationDrift>,
+}
+
+impl DriftReport {
+    /// Findings in all integrations.
+    pub fn findings(&self) -> usize {
+        self.integrations
+            .iter()
+            .map(|i| i.leftovers.len() + i.missing.len())
+            .sum()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrationDrift {
+    pub integration: IntegrationName,
+    /// Whether the target was compared at all (see `note` when not).
+    pub checked: bool,
+    pub note: String,
+    /// Access on the target without a grant behind it (e.g. a leftover role).
+    pub leftovers: Vec<DriftItem>,
+    /// Active grants whose access the target does not have.
+    pub missing: Vec<DriftItem>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftItem {
+    /// The target's name for it (a role), or the grant's target.
+    pub name: String,
+    pub grant: Option<GrantId>,
+    pub detail: String,
+    /// Removed by this run's cleanup.
+    #[serde(default)]
+    pub cleaned: bool,
+}
+
+/// A registered SSH public key, as shown back (the key itself is public, but lists show only
+/// its fingerprint).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshKeyView {
+    /// `SHA256:…`, as `ssh-keygen -lf` prints it.
+    pub fingerprint: String,
+    pub algorithm: String,
+    pub comment: String,
+}

@@ -26,10 +26,11 @@ pub enum Table {
     Deadlines,
     Audit,
     Events,
+    Credentials,
 }
 
 impl Table {
-    pub const ALL: [Table; 19] = [
+    pub const ALL: [Table; 20] = [
         Table::Meta,
         Table::Users,
         Table::UsersByEmail,
@@ -49,6 +50,7 @@ impl Table {
         Table::Deadlines,
         Table::Audit,
         Table::Events,
+        Table::Credentials,
     ];
 
     /// The on-disk name (sled tree name). Never change one: it would orphan the data.
@@ -73,6 +75,7 @@ impl Table {
             Table::Deadlines => "deadlines",
             Table::Audit => "audit",
             Table::Events => "events",
+            Table::Credentials => "credentials",
         }
     }
 

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use hallpass_core::audit::{AuditEvent, GENESIS_HASH};
+use hallpass_core::credential::Credentials;
 use hallpass_core::event::Event;
 use hallpass_core::flow::Flow;
 use hallpass_core::grant::Grant;
@@ -438,6 +439,11 @@ impl Store {
         self.record(Table::Grants, &keys::grant(id))
     }
 
+    /// The credentials of an Active grant, if its connector issued any.
+    pub fn credentials(&self, id: GrantId) -> Result<Option<Credentials>, StoreError> {
+        self.record(Table::Credentials, &keys::grant(id))
+    }
+
     /// Newest first (descending id), starting below `before` (exclusive) if given.
     pub fn grants_page(
         &self,
@@ -479,6 +485,21 @@ impl Store {
                 self.indexed(Table::GrantsBySubject, &k, Table::Grants, &id)
             })
             .collect()
+    }
+
+    /// The grants Active at `now` (expiry deadline after `now`), in deadline order, from the
+    /// Deadlines index: no scan of the grants themselves.
+    pub fn active_grant_ids(&self, now: Timestamp) -> Result<Vec<GrantId>, StoreError> {
+        let Some(after) = now.0.checked_add(1) else {
+            return Ok(vec![]);
+        };
+        let mut out = Vec::new();
+        for d in self.deadlines(Some(Timestamp(after)), None) {
+            if let (_, Due::GrantExpiry(id)) = d? {
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 
     /// The number of grants Active at `now`: those whose expiry deadline is after `now` (a

@@ -10,9 +10,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use hallpass_core::audit::{AuditEntry, AuditEvent};
+use hallpass_core::credential::Credentials;
 use hallpass_core::event::{Event, EventKind};
 use hallpass_core::flow::Flow;
-use hallpass_core::grant::Grant;
+use hallpass_core::grant::{Grant, GrantStatus};
 use hallpass_core::integration::{Bundle, Integration};
 use hallpass_core::request::Request;
 use hallpass_core::user::{Group, Invite, User};
@@ -269,6 +270,16 @@ impl<'a> Txn<'a> {
         };
         self.reindex(old_entries, index::grant_entries(g)?)?;
         self.put_record(Table::Grants, key, g);
+        // Credentials live exactly as long as the access they open.
+        if old.is_some_and(|o| o.status == GrantStatus::Active) && g.status != GrantStatus::Active {
+            self.stage_delete(Table::Credentials, key);
+        }
+        Ok(())
+    }
+
+    /// Stores the credentials a connector issued for an Active grant (replacing older ones).
+    pub fn put_credentials(&mut self, id: GrantId, c: &Credentials) -> Result<(), StoreError> {
+        self.put_record(Table::Credentials, keys::grant(id), c);
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use crossterm::event::{
 };
 use hallpass_core::event::{Event, EventKind};
 use hallpass_core::grant::GrantStatus;
+use hallpass_core::user::Role;
 use hallpass_proto::ApiError;
 
 use crate::app::{Access, App, Connection, ScreenId, Tone};
@@ -642,6 +643,20 @@ fn on_events(app: &mut App, events: Vec<Event>) -> Vec<Cmd> {
                 }
             }
             EventKind::PolicyChanged { .. } => policy = true,
+            EventKind::DriftDetected {
+                integration,
+                leftovers,
+                missing,
+            } => {
+                if app.me.as_ref().is_some_and(|m| m.role == Role::Admin) {
+                    app.toast(
+                        Tone::Bad,
+                        format!(
+                            "Drift on {integration}: {leftovers} leftover, {missing} missing. Run `hallpass drift`."
+                        ),
+                    );
+                }
+            }
         }
     }
     let mut cmds = vec![];

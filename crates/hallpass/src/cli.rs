@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    account, audit, bundles, completions, demo, events, flows, grants, groups, integrations,
-    requests, users,
+    account, audit, bundles, completions, demo, drift, events, flows, grants, groups, integrations,
+    keys, requests, users,
 };
 use crate::failure::EXIT_CODES_HELP;
 
@@ -95,6 +95,12 @@ pub enum Command {
     Revoke(grants::RevokeArgs),
     /// Ask for more time on an active grant (goes through the flow's approval)
     Extend(grants::ExtendArgs),
+
+    /// Compare each integration's real state with the grants (leftover or missing access)
+    Drift(drift::DriftArgs),
+    /// Register the SSH public keys SSH integrations certify for you
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 
     /// Read, export and verify the tamper-evident audit log
     Audit(audit::AuditArgs),

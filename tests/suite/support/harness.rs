@@ -257,6 +257,16 @@ impl TestDaemon {
         d
     }
 
+    /// A fresh daemon whose manual clock starts at `start` (e.g. the real time, for targets
+    /// such as PostgreSQL that judge `VALID UNTIL` by their own clock), scheduler running.
+    pub async fn bare_at(start: Timestamp) -> TestDaemon {
+        let mut layout = Self::layout(test_config());
+        layout.clock = ManualClock::new(start);
+        let mut d = Self::open(layout);
+        d.start_scheduler().await;
+        d
+    }
+
     /// A fresh daemon without a scheduler (tests that serve it themselves start one via `serve`).
     pub fn bare_unscheduled() -> TestDaemon {
         Self::open(Self::layout(test_config()))

@@ -20,20 +20,7 @@ pub enum Presence {
 }
 
 fn resolve(var: &str, r: &SecretRef) -> Result<String, ConnectorError> {
-    let err = |why: String| ConnectorError::Secret {
-        var: var.to_string(),
-        why,
-    };
-    match r {
-        SecretRef::Env(name) => std::env::var(name).map_err(|_| {
-            err(format!(
-                "environment variable {name} is not set for hallpassd"
-            ))
-        }),
-        SecretRef::File(path) => std::fs::read_to_string(path)
-            .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-            .map_err(|e| err(format!("cannot read {path}: {e}"))),
-    }
+    super::resolve_secret(var, r)
 }
 
 fn tail(bytes: &[u8]) -> String {
@@ -134,6 +121,59 @@ pub async fn probe(
     }
 }
 
+/// `integrations test` for exec: every command can be found and run, every secret resolves.
+/// Runs nothing.
+pub fn test(cfg: &ExecConfig) -> Vec<super::Check> {
+    use super::Check;
+    let mut out = Vec::new();
+    let commands = [
+        ("grant", Some(&cfg.grant)),
+        ("revoke", Some(&cfg.revoke)),
+        ("verify", cfg.verify.as_ref()),
+    ];
+    for (what, argv) in commands {
+        let Some(program) = argv.and_then(|a| a.first()) else {
+            continue;
+        };
+        let what = format!("{what} command");
+        match find_program(program) {
+            Some(path) => out.push(Check::pass(
+                what,
+                format!("{} is executable", path.display()),
+            )),
+            None => out.push(Check::fail(
+                what,
+                format!("`{program}` is not an executable file (absolute, or on hallpassd's PATH)"),
+            )),
+        }
+    }
+    for (var, r) in &cfg.secret_env {
+        match resolve(var, r) {
+            Ok(_) => out.push(Check::pass(
+                format!("secret {var}"),
+                format!("{r} is readable"),
+            )),
+            Err(e) => out.push(Check::fail(format!("secret {var}"), e.to_string())),
+        }
+    }
+    out
+}
+
+fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = std::path::PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| executable(p))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -161,6 +201,7 @@ mod tests {
                 id: UserId(2),
                 email: "g@example.com".into(),
                 os_user: Some("grace".into()),
+                ssh_keys: vec![],
             },
             Some(Timestamp(60_000)),
         )

@@ -13,6 +13,9 @@ mod extend;
 mod grants;
 mod groups;
 mod hello;
+mod keys;
+mod operate;
+mod probe;
 mod release;
 mod requests;
 mod signup;
@@ -359,6 +362,63 @@ impl Hallpass for Session {
         args: ExtendArgs,
     ) -> Result<RequestView, ApiError> {
         as_caller!(self, |c| extend::extend(&self, &c, id, args))
+    }
+
+    async fn grant_credentials(
+        self,
+        _: Context,
+        id: GrantId,
+    ) -> Result<hallpass_core::credential::Credentials, ApiError> {
+        as_caller!(self, |c| operate::credentials(&self, &c, id))
+    }
+
+    async fn retry_grant(self, _: Context, id: GrantId) -> Result<GrantView, ApiError> {
+        as_caller!(self, |c| operate::retry(&self, &c, id))
+    }
+
+    async fn force_end_grant(
+        self,
+        _: Context,
+        id: GrantId,
+        reason: String,
+    ) -> Result<GrantView, ApiError> {
+        as_caller!(self, |c| operate::force_end(&self, &c, id, reason))
+    }
+
+    async fn test_integration(
+        self,
+        _: Context,
+        name: IntegrationName,
+    ) -> Result<Vec<CheckView>, ApiError> {
+        as_caller!(self, |c| probe::test(&self, &c, name))
+    }
+
+    async fn discover_integration(
+        self,
+        _: Context,
+        name: IntegrationName,
+    ) -> Result<Vec<hallpass_core::integration::ResourceDef>, ApiError> {
+        as_caller!(self, |c| probe::discover(&self, &c, name))
+    }
+
+    async fn drift(self, _: Context, cleanup: bool) -> Result<DriftReport, ApiError> {
+        as_caller!(self, |c| probe::drift(&self, &c, cleanup))
+    }
+
+    async fn add_ssh_key(self, _: Context, key: String) -> Result<Vec<SshKeyView>, ApiError> {
+        as_caller!(self, |c| keys::add(&self, &c, key))
+    }
+
+    async fn list_ssh_keys(self, _: Context) -> Result<Vec<SshKeyView>, ApiError> {
+        as_caller!(self, |c| keys::list(&self, &c))
+    }
+
+    async fn remove_ssh_key(
+        self,
+        _: Context,
+        fingerprint: String,
+    ) -> Result<Vec<SshKeyView>, ApiError> {
+        as_caller!(self, |c| keys::remove(&self, &c, fingerprint))
     }
 
     async fn list_audit(self, _: Context, query: AuditQuery) -> Result<Page<AuditEvent>, ApiError> {

@@ -63,6 +63,7 @@ pub async fn signup(s: &Session, args: SignupArgs) -> Result<UserView, Fail> {
                 manager: None,
                 groups: BTreeSet::new(),
                 created_at: now,
+                ssh_keys: vec![],
             };
             tx.put_user(&user)?;
             let actor = Actor::User {

@@ -75,6 +75,7 @@ pub async fn invite(s: &Session, c: &Caller, args: InviteArgs) -> Result<InviteC
                 manager: None,
                 groups: BTreeSet::new(),
                 created_at: now,
+                ssh_keys: vec![],
             };
             tx.put_user(&user)?;
             tx.put_invite(&Invite {

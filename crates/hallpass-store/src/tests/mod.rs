@@ -33,6 +33,7 @@ pub(crate) fn user(id: u64, email: &str) -> User {
         manager: None,
         groups: BTreeSet::new(),
         created_at: Timestamp(1),
+        ssh_keys: vec![],
     }
 }
 

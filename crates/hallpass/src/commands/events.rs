@@ -157,6 +157,11 @@ pub fn describe(k: &EventKind) -> String {
         EventKind::UserRoleChanged { user, role } => format!("{user} is now {role}"),
         EventKind::UserDeleted { user, email } => format!("{email} ({user}) deleted"),
         EventKind::PolicyChanged { what } => format!("policy changed: {what}"),
+        EventKind::DriftDetected {
+            integration,
+            leftovers,
+            missing,
+        } => format!("drift on {integration}: {leftovers} leftover, {missing} missing"),
     }
 }
 

@@ -53,7 +53,39 @@ pub struct GrantsListArgs {
 #[derive(Debug, Subcommand)]
 pub enum GrantsSubcommand {
     /// Show one grant: its clock, its connector attempts, how it ended
-    Show(GrantIdArg),
+    #[command(after_help = "\
+Examples:
+  hallpass grants show G-7
+  hallpass grants show G-7 --credentials     the login the connector made for you
+  psql \"$(hallpass grants show G-7 --credentials --field url)\"")]
+    Show(ShowArgs),
+    /// Make the owed connector call (grant, revoke, extension) now instead of at the next
+    /// retry (admins)
+    Retry(GrantIdArg),
+    /// End a revocation the connector cannot confirm, e.g. its target is gone for good
+    /// (admins; audited with the reason; `hallpass drift` reports access in fact left)
+    Force(ForceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The grant, e.g. G-7
+    pub id: String,
+    /// Show the credentials the connector issued for your active grant (password included)
+    #[arg(long)]
+    pub credentials: bool,
+    /// With --credentials: print only this field's value (e.g. url, password, certificate)
+    #[arg(long, value_name = "NAME", requires = "credentials")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ForceArgs {
+    /// The grant, e.g. G-7
+    pub id: String,
+    /// Why the revocation is forced (required; audited)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -113,12 +145,42 @@ pub struct ExtendArgs {
 }
 
 pub async fn list_or_show(s: &Session, out: Output, a: GrantsArgs) -> Result<(), Failure> {
-    if let Some(GrantsSubcommand::Show(g)) = a.show {
-        let v = answer(s.client.get_grant(ctx(), grant_id("ID", &g.id)?).await)?;
-        if !out.json(&v)? {
-            println!("{}", render(&v, out.now()));
+    match a.show {
+        Some(GrantsSubcommand::Show(g)) if g.credentials => {
+            return credentials(s, out, g).await;
         }
-        return Ok(());
+        Some(GrantsSubcommand::Show(g)) => {
+            let v = answer(s.client.get_grant(ctx(), grant_id("ID", &g.id)?).await)?;
+            if !out.json(&v)? {
+                println!("{}", render(&v, out.now()));
+            }
+            return Ok(());
+        }
+        Some(GrantsSubcommand::Retry(g)) => {
+            let v = answer(s.client.retry_grant(ctx(), grant_id("ID", &g.id)?).await)?;
+            if !out.json(&v)? {
+                println!(
+                    "{}: connector attempt scheduled now",
+                    grant_line(&v, out.now())
+                );
+            }
+            return Ok(());
+        }
+        Some(GrantsSubcommand::Force(f)) => {
+            let v = answer(
+                s.client
+                    .force_end_grant(ctx(), grant_id("ID", &f.id)?, f.reason)
+                    .await,
+            )?;
+            if !out.json(&v)? {
+                println!(
+                    "{}\nforced without the connector's confirmation; `hallpass drift` shows access left on the target",
+                    grant_line(&v, out.now())
+                );
+            }
+            return Ok(());
+        }
+        None => {}
     }
     let l = a.list;
     let scope = if l.all {
@@ -254,6 +316,37 @@ fn grant_line(g: &GrantView, now: Timestamp) -> String {
         (GrantStatus::Revoking, _) => format!("{} {}: access is being removed", g.id, g.target),
         (status, _) => format!("{} {}: {status}", g.id, g.target),
     }
+}
+
+async fn credentials(s: &Session, out: Output, a: ShowArgs) -> Result<(), Failure> {
+    let c = answer(
+        s.client
+            .grant_credentials(ctx(), grant_id("ID", &a.id)?)
+            .await,
+    )?;
+    if let Some(name) = &a.field {
+        let value = c.get(name).ok_or_else(|| {
+            let names: Vec<&str> = c.fields.iter().map(|f| f.name.as_str()).collect();
+            Failure::invalid(
+                "--field",
+                format!("`{name}` is not one of {}", names.join(", ")),
+            )
+        })?;
+        println!("{value}");
+        return Ok(());
+    }
+    if out.json(&c)? {
+        return Ok(());
+    }
+    let mut d = Details::new();
+    for f in &c.fields {
+        d.row(&f.name, f.value.clone());
+    }
+    println!("{}", d.render());
+    if !c.hint.is_empty() {
+        println!("\n{}", c.hint);
+    }
+    Ok(())
 }
 
 pub async fn release(s: &Session, out: Output, a: GrantIdArg) -> Result<(), Failure> {

@@ -7,28 +7,37 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use hallpass_core::Timestamp;
-use hallpass_core::integration::{Connector, ExecConfig, Integration};
+use hallpass_core::integration::{Connector, ExecConfig, Integration, PgTls};
 use hallpass_proto::PutMode;
 
-use crate::connection::{Session, ctx};
+use crate::connection::{Session, ctx, ctx_for};
+
+/// Testing and discovering reach out to the target: allow for its timeouts.
+const PROBE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 use crate::failure::{Failure, answer};
 use crate::flag_values::{argv, duration, integration_name, relabel, resource_def, secret_env};
 use crate::output::{Details, Output, clip, secs, table, when};
 
 #[derive(Debug, Subcommand)]
 pub enum IntegrationsCommand {
-    /// Create (or with --replace, replace) an exec integration
+    /// Create (or with --replace, replace) an integration: exec from flags, or any connector
+    /// (postgres, ssh, exec) from a TOML file
     #[command(after_help = "\
-Example:
-  hallpass integrations create pg-prod \\
-      --grant '/usr/local/libexec/pg-grant --cluster prod' \\
-      --revoke '/usr/local/libexec/pg-revoke --cluster prod' \\
-      --secret-env PGPASSWORD=file:/etc/hallpass/pg-prod.pw \\
-      --resource orders:read,write --resource billing:read
+Examples:
+  hallpass integrations create pg-prod --file pg-prod.toml     (see config/integrations/)
+  hallpass integrations create deploy \\
+      --grant '/usr/local/libexec/deploy-grant' \\
+      --revoke '/usr/local/libexec/deploy-revoke' \\
+      --secret-env API_TOKEN=file:/etc/hallpass/deploy.token \\
+      --resource prod:deploy --resource staging:deploy
 
-The commands run without a shell, with a JSON document describing the grant on stdin;
+exec commands run without a shell, with a JSON document describing the grant on stdin;
 exit status 0 means success.")]
     Create(CreateArgs),
+    /// Check an integration: its connection, the admin's rights, what its configuration names
+    Test(NameArg),
+    /// List the resources the integration's target has (e.g. a PostgreSQL cluster's databases)
+    Discover(NameArg),
     /// List integrations
     List,
     /// Show an integration: its commands, secret references and resources
@@ -41,12 +50,16 @@ exit status 0 means success.")]
 pub struct CreateArgs {
     /// The integration's name: lowercase letters, digits, '.', '_', '-'
     pub name: String,
+    /// The integration's definition as TOML: `description`, `[connector]` (with `type`) and
+    /// `[[resources]]`; replaces the exec flags
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["grant", "revoke", "verify", "secret_env", "resources"])]
+    pub file: Option<std::path::PathBuf>,
     /// The command that grants access, split like a shell would (no shell runs it)
-    #[arg(long, value_name = "COMMAND")]
-    pub grant: String,
+    #[arg(long, value_name = "COMMAND", required_unless_present = "file")]
+    pub grant: Option<String>,
     /// The command that revokes access
-    #[arg(long, value_name = "COMMAND")]
-    pub revoke: String,
+    #[arg(long, value_name = "COMMAND", required_unless_present = "file")]
+    pub revoke: Option<String>,
     /// A command that checks access is present (exit 0) or absent
     #[arg(long, value_name = "COMMAND")]
     pub verify: Option<String>,
@@ -57,7 +70,11 @@ pub struct CreateArgs {
     #[arg(long = "secret-env", value_name = "VAR=env:NAME|VAR=file:/PATH")]
     pub secret_env: Vec<String>,
     /// A resource and its permissions, e.g. orders:read,write (repeatable)
-    #[arg(long = "resource", value_name = "NAME:PERM,...", required = true)]
+    #[arg(
+        long = "resource",
+        value_name = "NAME:PERM,...",
+        required_unless_present = "file"
+    )]
     pub resources: Vec<String>,
     /// What the integration is
     #[arg(long, default_value = "")]
@@ -86,8 +103,51 @@ const FIELD_FLAGS: &[(&str, &str)] = &[
     ("integration", "NAME"),
 ];
 
+/// An integration's definition file: everything but its name (given on the command line).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IntegrationFile {
+    #[serde(default)]
+    description: String,
+    connector: Connector,
+    resources: Vec<hallpass_core::integration::ResourceDef>,
+}
+
+/// Builds the integration a definition file describes, validated as the daemon will.
+pub fn from_file(
+    name: &str,
+    path: &std::path::Path,
+    now: Timestamp,
+) -> Result<Integration, Failure> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::invalid("--file", format!("cannot read {shown}: {e}")))?;
+    let f: IntegrationFile =
+        toml::from_str(&text).map_err(|e| Failure::invalid("--file", format!("{shown}: {e}")))?;
+    let integration = Integration {
+        name: integration_name("NAME", name)?,
+        connector: f.connector,
+        resources: f.resources,
+        description: f.description.trim().to_string(),
+        updated_at: now,
+    };
+    integration
+        .validate()
+        .map_err(|e| Failure::invalid("--file", format!("{shown}: {e}")))?;
+    Ok(integration)
+}
+
 /// Builds the integration the flags describe, validated as the daemon will.
 pub fn build(a: &CreateArgs, now: Timestamp) -> Result<Integration, Failure> {
+    if let Some(path) = &a.file {
+        return from_file(&a.name, path, now);
+    }
+    let (Some(grant), Some(revoke)) = (&a.grant, &a.revoke) else {
+        return Err(Failure::invalid(
+            "--grant",
+            "an exec integration needs --grant and --revoke (or give --file)",
+        ));
+    };
     let mut secret_env_map = BTreeMap::new();
     for s in &a.secret_env {
         let (var, secret) = secret_env("--secret-env", s)?;
@@ -107,8 +167,8 @@ pub fn build(a: &CreateArgs, now: Timestamp) -> Result<Integration, Failure> {
     let integration = Integration {
         name: integration_name("NAME", &a.name)?,
         connector: Connector::Exec(ExecConfig {
-            grant: argv("--grant", &a.grant)?,
-            revoke: argv("--revoke", &a.revoke)?,
+            grant: argv("--grant", grant)?,
+            revoke: argv("--revoke", revoke)?,
             verify: a
                 .verify
                 .as_deref()
@@ -183,6 +243,60 @@ pub async fn run(s: &Session, out: Output, c: IntegrationsCommand) -> Result<(),
                 println!("{}", render(&i, out.now()));
             }
         }
+        IntegrationsCommand::Test(a) => {
+            let name = integration_name("NAME", &a.name)?;
+            let checks = answer(
+                s.client
+                    .test_integration(ctx_for(PROBE_DEADLINE), name.clone())
+                    .await,
+            )?;
+            let failed = checks.iter().filter(|c| !c.ok).count();
+            if !out.json(&checks)? {
+                for c in &checks {
+                    let mark = if c.ok { "ok  " } else { "FAIL" };
+                    println!("{mark} {}: {}", c.what, c.detail);
+                }
+                if failed == 0 {
+                    println!("integration {name} is ready");
+                }
+            }
+            if failed > 0 {
+                return Err(Failure::Api(hallpass_proto::ApiError::Unavailable {
+                    why: format!("{failed} check(s) of integration {name} failed"),
+                }));
+            }
+        }
+        IntegrationsCommand::Discover(a) => {
+            let name = integration_name("NAME", &a.name)?;
+            let found = answer(
+                s.client
+                    .discover_integration(ctx_for(PROBE_DEADLINE), name.clone())
+                    .await,
+            )?;
+            if !out.json(&found)? {
+                if found.is_empty() {
+                    println!("the target of {name} has no resources");
+                } else {
+                    println!(
+                        "{}",
+                        table(
+                            ["resource", "permissions", "description"],
+                            found
+                                .iter()
+                                .map(|r| [
+                                    r.name.clone(),
+                                    r.permissions.join(","),
+                                    r.description.clone()
+                                ])
+                                .collect(),
+                        )
+                    );
+                    println!(
+                        "\nadd the ones to offer to the integration's [[resources]] and run `hallpass integrations create {name} --file … --replace`"
+                    );
+                }
+            }
+        }
         IntegrationsCommand::Delete(a) => {
             let name = integration_name("NAME", &a.name)?;
             let i = answer(s.client.delete_integration(ctx(), name).await)?;
@@ -218,6 +332,59 @@ pub fn render(i: &Integration, now: Timestamp) -> String {
                         .join("\n"),
                 );
             }
+        }
+        Connector::Postgres(p) => {
+            d.row(
+                "server",
+                format!("{}:{}/{}", p.host, p.port, p.admin_database),
+            )
+            .row("admin user", p.admin_user.clone())
+            .opt("password", p.password.as_ref().map(ToString::to_string))
+            .row(
+                "tls",
+                match p.tls {
+                    PgTls::Disable => "disabled".to_string(),
+                    PgTls::VerifyFull => format!(
+                        "verify-full ({})",
+                        p.ca_file.as_deref().unwrap_or("system roots")
+                    ),
+                },
+            )
+            .opt("client host", p.client_host.clone())
+            .row("roles", format!("{}g<grant>", p.role_prefix))
+            .row(
+                "permissions",
+                p.permissions
+                    .iter()
+                    .map(|(k, v)| {
+                        let mut what = v.roles.clone();
+                        if !v.table_privileges.is_empty() {
+                            what.push(format!("{} on tables", v.table_privileges.join(",")));
+                        }
+                        format!("{k}: {}", what.join(", "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
+        }
+        Connector::Ssh(c) => {
+            d.row("ca key", c.ca_key.to_string())
+                .row("krl", c.krl.clone())
+                .row(
+                    "permissions",
+                    c.permissions
+                        .iter()
+                        .map(|(k, v)| {
+                            let principals = if v.principals.is_empty() {
+                                "the resource name".to_string()
+                            } else {
+                                v.principals.join(",")
+                            };
+                            format!("{k}: principals {principals}")
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
         }
         Connector::Noop => {
             d.row(

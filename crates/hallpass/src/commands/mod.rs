@@ -7,11 +7,13 @@ pub mod audit;
 pub mod bundles;
 pub mod completions;
 pub mod demo;
+pub mod drift;
 pub mod events;
 pub mod flows;
 pub mod grants;
 pub mod groups;
 pub mod integrations;
+pub mod keys;
 pub mod requests;
 pub mod users;
 
@@ -75,6 +77,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Release(a) => grants::release(&inv.connect().await?, out, a).await,
         Command::Revoke(a) => grants::revoke(&inv.connect().await?, out, a).await,
         Command::Extend(a) => grants::extend(&inv.connect().await?, out, a).await,
+        Command::Drift(a) => drift::run(&inv.connect().await?, out, a).await,
+        Command::Keys(c) => keys::run(&inv.connect().await?, out, c).await,
         Command::Audit(a) => audit::run(&inv.connect().await?, out, a).await,
         Command::Events(a) => events::run(&inv.connect().await?, out, a).await,
     }
