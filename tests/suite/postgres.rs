@@ -357,3 +357,228 @@ async fn drift_finds_a_leftover_role_and_missing_access() {
     d.admin().drift(ctx(), true).await.done("drift --cleanup");
     assert!(pg.role_exists("app_owner"));
 }
+
+/// Writes the integration definition an admin would keep in a file.
+fn pg_toml(pg: &PgServer, dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("pg.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"description = "orders cluster"
+
+[connector]
+type = "postgres"
+host = "127.0.0.1"
+port = {port}
+admin_user = "{ADMIN_ROLE}"
+password = "file:{pw}"
+tls = "disable"
+
+[connector.permissions.read]
+roles = ["pg_read_all_data"]
+
+[[resources]]
+name = "orders"
+permissions = ["read"]
+"#,
+            port = pg.port,
+            pw = pg.admin_password_file.display()
+        ),
+    )
+    .expect("write pg.toml");
+    path
+}
+
+#[test]
+fn an_admin_sets_up_postgres_and_a_grantee_connects_with_the_cli() {
+    use crate::support::binaries::Daemon;
+
+    let pg = PgServer::start();
+    let d = Daemon::start();
+    d.ok(&[
+        "signup",
+        "--email",
+        "admin@example.com",
+        "--name",
+        "Ada Admin",
+    ]);
+
+    // A bad definition names the file and the problem, and creates nothing.
+    let bad = d.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[connector]\ntype = \"postgres\"\nhost = \"h\"\n").expect("write");
+    let refused = d.cli(&[
+        "integrations",
+        "create",
+        "pg",
+        "--file",
+        &bad.display().to_string(),
+    ]);
+    assert_eq!(refused.status.code(), Some(5), "{refused:?}");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("admin_user"),
+        "{err}"
+    );
+    assert_eq!(
+        d.json(None, &["integrations", "list"]),
+        serde_json::json!([])
+    );
+
+    let file = pg_toml(&pg, d.dir.path());
+    d.ok(&[
+        "integrations",
+        "create",
+        "pg",
+        "--file",
+        &file.display().to_string(),
+    ]);
+    let shown = d.ok(&["integrations", "show", "pg"]);
+    assert!(
+        shown.contains(&format!("file:{}", pg.admin_password_file.display())),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("admin-secret"),
+        "the secret itself is never shown: {shown}"
+    );
+    let tested = d.ok(&["integrations", "test", "pg"]);
+    assert!(tested.contains("is ready"), "{tested}");
+    let found = d.json(None, &["integrations", "discover", "pg"]);
+    assert!(
+        found
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|r| r["name"] == "orders"),
+        "{found}"
+    );
+
+    d.ok(&[
+        "flows",
+        "create",
+        "pg-read",
+        "--everyone",
+        "--target",
+        "pg/orders/read",
+        "--approval",
+        "auto",
+        "--max",
+        "1h",
+        "--default",
+        "10m",
+        "--allow-self-approval",
+    ]);
+    let req = d.json(
+        None,
+        &[
+            "request",
+            "--flow",
+            "pg-read",
+            "--resource",
+            "pg/orders/read",
+            "--reason",
+            "report",
+        ],
+    );
+    let id = req["id"].as_u64().expect("request id");
+    let grant = d.json(None, &["requests", "show", &id.to_string()])["grants"][0]["id"]
+        .as_u64()
+        .expect("a grant");
+    let g = format!("G-{grant}");
+    wait_until(
+        Duration::from_secs(20),
+        "the grant to become active",
+        || d.json(None, &["grants", "show", &g])["status"] == "active",
+    );
+
+    // The grantee's connection string works as is.
+    let url = d.ok(&["grants", "show", &g, "--credentials", "--field", "url"]);
+    assert_eq!(
+        ok_sql(url.trim(), "SELECT name FROM items WHERE id = 1"),
+        "widget"
+    );
+    // Plain `grants show` and list outputs never carry the password.
+    let password = d.ok(&["grants", "show", &g, "--credentials", "--field", "password"]);
+    for listing in [
+        d.ok(&["grants", "show", &g]),
+        d.ok(&["--json", "grants", "--all"]),
+        d.ok(&["--json", "audit"]),
+        d.ok(&["--json", "events", "--since", "0"]),
+    ] {
+        assert!(
+            !listing.contains(password.trim()),
+            "password leaked: {listing}"
+        );
+    }
+    assert!(
+        !d.log().contains(password.trim()),
+        "password in the daemon log"
+    );
+
+    // Drift: none, then a leftover role (exit 7 until cleaned up).
+    d.ok(&["drift"]);
+    pg.sql("CREATE ROLE hp_g4242");
+    let drift = d.cli(&["drift"]);
+    assert_eq!(drift.status.code(), Some(7), "{drift:?}");
+    assert!(
+        String::from_utf8_lossy(&drift.stdout).contains("hp_g4242"),
+        "{drift:?}"
+    );
+    d.ok(&["drift", "--cleanup"]);
+    assert!(!pg.role_exists("hp_g4242"));
+    d.ok(&["drift"]);
+
+    d.ok(&["release", &g]);
+    wait_until(Duration::from_secs(20), "the grant to be revoked", || {
+        d.json(None, &["grants", "show", &g])["status"] == "revoked"
+    });
+    assert!(!pg.role_exists(&format!("hp_g{grant}")));
+    let after = d.cli(&["grants", "show", &g, "--credentials"]);
+    assert_eq!(after.status.code(), Some(6), "{after:?}");
+}
+
+/// A crash between the connector's grant and its recorded outcome repeats the grant at
+/// start-up: the repeat resets the same role (no second role), and only the newest
+/// credentials log in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_grant_after_a_crash_resets_the_same_role() {
+    use hallpass_daemon::connectors::{Action, GrantSpec, SpecUser, postgres};
+
+    let pg = PgServer::start();
+    let Connector::Postgres(cfg) = integration(&pg).connector else {
+        unreachable!("integration() builds a postgres connector")
+    };
+    let now = SystemClock.now();
+    let grant = hallpass_core::grant::Grant::new(
+        GrantId(77),
+        hallpass_core::RequestId(1001),
+        hallpass_core::UserId(1),
+        pg_target("read"),
+        MINUTE * 10,
+        now,
+    );
+    let user = SpecUser {
+        id: hallpass_core::UserId(1),
+        email: "a@example.com".into(),
+        os_user: None,
+        ssh_keys: vec![],
+    };
+    let spec = GrantSpec::new(Action::Grant, &grant, user, Some(now.plus(MINUTE * 10)));
+    let first = postgres::grant(&cfg, &spec).await.expect("first grant");
+    let second = postgres::grant(&cfg, &spec).await.expect("repeated grant");
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'hp\\_g77%'"),
+        "1"
+    );
+    assert_eq!(ok_sql(&url(&second), "SELECT count(*) FROM items"), "2");
+    let stale = refused_sql(&url(&first), "SELECT 1");
+    assert!(stale.contains("authentication failed"), "{stale}");
+    postgres::revoke(&cfg, &spec.with_action(Action::Revoke))
+        .await
+        .expect("revoke");
+    // Revocation is idempotent too.
+    postgres::revoke(&cfg, &spec.with_action(Action::Revoke))
+        .await
+        .expect("revoke again");
+    assert!(!pg.role_exists("hp_g77"));
+}

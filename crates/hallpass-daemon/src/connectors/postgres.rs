@@ -272,22 +272,23 @@ pub async fn grant(cfg: &PostgresConfig, spec: &GrantSpec) -> Result<Credentials
         )));
     }
     let r = ident(&role);
-    let attrs = format!(
-        "LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS \
-         PASSWORD '{verifier}' VALID UNTIL '{until}'"
-    );
+    let login = format!("LOGIN PASSWORD '{verifier}' VALID UNTIL '{until}'");
     if admin.role_exists(&role).await? {
+        // Re-run after a crash: the same role, a new password (the old one is never delivered).
         admin
             .exec(
                 "resetting the login role",
-                &format!("ALTER ROLE {r} WITH {attrs}"),
+                &format!("ALTER ROLE {r} WITH {login}"),
             )
             .await?;
     } else {
         admin
             .exec(
                 "creating the login role",
-                &format!("CREATE ROLE {r} WITH {attrs}"),
+                &format!(
+                    "CREATE ROLE {r} WITH INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE \
+                     NOREPLICATION NOBYPASSRLS {login}"
+                ),
             )
             .await?;
     }
