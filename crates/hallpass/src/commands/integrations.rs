@@ -436,6 +436,44 @@ mod tests {
         Wrapper::try_parse_from(argv).expect("parses").a
     }
 
+    #[test]
+    fn the_example_definitions_are_valid() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/integrations");
+        for (name, file, kind) in [
+            ("pg-prod", "postgres.example.toml", "postgres"),
+            ("ssh-prod", "ssh.example.toml", "ssh"),
+        ] {
+            let i = from_file(name, &dir.join(file), Timestamp(0))
+                .unwrap_or_else(|e| panic!("{file}: {e:?}"));
+            assert_eq!(i.connector.kind(), kind);
+            assert!(!i.resources.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_bad_definition_names_the_file_and_the_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pg.toml");
+        std::fs::write(
+            &path,
+            "[connector]\ntype = \"postgres\"\nhost = \"h\"\nadmin_user = \"Admin\"\n\
+             [connector.permissions.read]\nroles = [\"pg_read_all_data\"]\n\
+             [[resources]]\nname = \"orders\"\npermissions = [\"read\"]\n",
+        )
+        .expect("write");
+        let e = flag_of(from_file("pg", &path, Timestamp(0)).expect_err("uppercase role"));
+        assert_eq!(e, "--file");
+        let Err(Failure::Api(err)) = from_file("pg", &path, Timestamp(0)) else {
+            panic!("refused");
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("pg.toml") && text.contains("admin_user"),
+            "{text}"
+        );
+    }
+
     fn flag_of(f: Failure) -> String {
         match f {
             Failure::Api(ApiError::InvalidInput { field, .. }) => field,
