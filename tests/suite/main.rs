@@ -5,6 +5,7 @@ mod support;
 mod authz_matrix;
 mod crash;
 mod daemon_lifecycle;
+mod drift;
 mod e2e;
 mod failed_grants;
 mod postgres;

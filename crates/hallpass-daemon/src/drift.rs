@@ -136,19 +136,10 @@ async fn compare(
             d.checked = true;
             d.note = format!("{} active grant(s) checked one by one", active.len());
             for g in active.iter().filter(|g| settled(g)) {
-                let user = store.user(g.user)?;
                 let spec = GrantSpec::new(
                     Action::Verify,
                     g,
-                    SpecUser {
-                        id: g.user,
-                        email: user.as_ref().map(|u| u.email.clone()).unwrap_or_default(),
-                        os_user: user
-                            .as_ref()
-                            .and_then(|u| u.os.as_ref())
-                            .and_then(|o| o.name.clone()),
-                        ssh_keys: vec![],
-                    },
+                    SpecUser::of(g.user, store.user(g.user)?.as_ref()),
                     g.expires_at,
                 );
                 match connectors::present(integration, &spec).await {

@@ -180,19 +180,7 @@ async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<(), Fail> {
     if !g.owes_work() || g.next_attempt_at.is_some_and(|t| t > now) {
         return Ok(());
     }
-    let user = store.user(g.user)?;
-    let spec_user = SpecUser {
-        id: g.user,
-        email: user.as_ref().map(|u| u.email.clone()).unwrap_or_default(),
-        os_user: user
-            .as_ref()
-            .and_then(|u| u.os.as_ref())
-            .and_then(|o| o.name.clone()),
-        ssh_keys: user
-            .as_ref()
-            .map(|u| u.ssh_keys.clone())
-            .unwrap_or_default(),
-    };
+    let spec_user = SpecUser::of(g.user, store.user(g.user)?.as_ref());
     let integration = store.integration(&g.target.integration)?;
     let gone = || format!("integration {} no longer exists", g.target.integration);
     match g.status {

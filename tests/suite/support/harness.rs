@@ -257,6 +257,17 @@ impl TestDaemon {
         d
     }
 
+    /// [`TestDaemon::start`] with the test config changed by `change` first.
+    pub async fn start_configured(change: impl FnOnce(&mut Config)) -> TestDaemon {
+        let mut config = test_config();
+        change(&mut config);
+        let mut d = Self::open(Self::layout(config));
+        d.start_scheduler().await;
+        d.signup_admin().await;
+        d.put_exec_integration().await;
+        d
+    }
+
     /// A fresh daemon whose manual clock starts at `start` (e.g. the real time, for targets
     /// such as PostgreSQL that judge `VALID UNTIL` by their own clock), scheduler running.
     pub async fn bare_at(start: Timestamp) -> TestDaemon {

@@ -44,6 +44,20 @@ pub struct SpecUser {
     pub ssh_keys: Vec<String>,
 }
 
+impl SpecUser {
+    /// The grantee as connectors see them; `user` is `None` when the account is gone.
+    pub fn of(id: UserId, user: Option<&hallpass_core::user::User>) -> Self {
+        SpecUser {
+            id,
+            email: user.map(|u| u.email.clone()).unwrap_or_default(),
+            os_user: user
+                .and_then(|u| u.os.as_ref())
+                .and_then(|o| o.name.clone()),
+            ssh_keys: user.map(|u| u.ssh_keys.clone()).unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
