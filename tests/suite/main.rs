@@ -11,4 +11,6 @@ mod failed_grants;
 mod postgres;
 mod restart;
 mod socket;
+mod ssh;
+mod ssh_connector;
 mod tui_e2e;

@@ -582,3 +582,120 @@ async fn a_repeated_grant_after_a_crash_resets_the_same_role() {
         .expect("revoke again");
     assert!(!pg.role_exists("hp_g77"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_full_tls_checks_the_servers_certificate() {
+    let pg = PgServer::start();
+    let ca = pg.enable_tls();
+    let d = setup(&pg).await;
+    let with_ca = |ca: &std::path::Path| {
+        let mut i = integration(&pg);
+        if let Connector::Postgres(cfg) = &mut i.connector {
+            cfg.tls = PgTls::VerifyFull;
+            cfg.ca_file = Some(ca.display().to_string());
+        }
+        i
+    };
+    d.admin()
+        .put_integration(ctx(), with_ca(&ca), PutMode::Replace)
+        .await
+        .done("switch to verify-full");
+    let checks = d
+        .admin()
+        .test_integration(ctx(), IntegrationName::new(PG).expect("slug"))
+        .await
+        .done("test");
+    assert!(checks.iter().all(|c| c.ok), "{checks:#?}");
+    // The server's TLS sessions include ours.
+    let g = d
+        .active_grant(ADMIN_UID, "pg-self", &pg_target("read"), Some(MINUTE * 30))
+        .await;
+    let url = url(&credentials(&d, g.id).await);
+    assert!(url.ends_with("?sslmode=verify-full"), "{url}");
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-c",
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ])
+        .arg(&url)
+        .env("PGSSLROOTCERT", &ca)
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "t");
+
+    // A CA that did not sign the server's certificate: refused, and the check says why.
+    let other = pg.dir.path().join("other-ca.pem");
+    let wrong = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args([
+            "-keyout",
+            "/dev/null",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=someone else",
+        ])
+        .arg("-out")
+        .arg(&other)
+        .output()
+        .expect("openssl");
+    assert!(wrong.status.success(), "{wrong:?}");
+    d.admin()
+        .put_integration(ctx(), with_ca(&other), PutMode::Replace)
+        .await
+        .done("point at the wrong CA");
+    let checks = d
+        .admin()
+        .test_integration(ctx(), IntegrationName::new(PG).expect("slug"))
+        .await
+        .done("test");
+    let conn = checks
+        .iter()
+        .find(|c| c.what == "connection")
+        .expect("a connection check");
+    assert!(!conn.ok, "{checks:#?}");
+    assert!(
+        conn.detail.to_lowercase().contains("certificate"),
+        "{}",
+        conn.detail
+    );
+}
+
+/// Each grant has its own role: ending one grant drops its role even while another grant
+/// covers the same database and permission, whose login keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_grants_each_lose_their_own_role() {
+    let pg = PgServer::start();
+    let d = setup(&pg).await;
+    let first = d
+        .active_grant(ADMIN_UID, "pg-self", &pg_target("read"), Some(MINUTE * 30))
+        .await;
+    let second = d
+        .active_grant(ADMIN_UID, "pg-self", &pg_target("read"), Some(MINUTE * 30))
+        .await;
+    let (url1, url2) = (
+        url(&credentials(&d, first.id).await),
+        url(&credentials(&d, second.id).await),
+    );
+    d.admin()
+        .revoke(ctx(), first.id, Some("done".into()))
+        .await
+        .done("revoke the first");
+    d.wait_grant(first.id, GrantStatus::Revoked).await;
+    assert!(!pg.role_exists(&format!("hp_g{}", first.id.0)));
+    refused_sql(&url1, "SELECT 1");
+    assert_eq!(ok_sql(&url2, "SELECT count(*) FROM items"), "2");
+}

@@ -216,6 +216,14 @@ impl Connector {
         }
     }
 
+    /// Whether each grant gets access of its own on the target (a PostgreSQL role, an SSH
+    /// certificate), so ending one grant must always remove its access even while another
+    /// grant covers the same (person, target). `exec` access is keyed by person and target,
+    /// so a covering grant keeps it.
+    pub fn access_is_per_grant(&self) -> bool {
+        matches!(self, Connector::Postgres(_) | Connector::Ssh(_))
+    }
+
     /// The permission names this connector defines, when it defines them itself (resources
     /// must then only offer these).
     fn defined_permissions(&self) -> Option<Vec<&str>> {

@@ -205,10 +205,15 @@ async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<(), Fail> {
         }
         _ => {}
     }
-    // Revoking: another live grant on the same (person, target) keeps the access.
+    // Revoking: another live grant on the same (person, target) keeps shared access; access
+    // of the grant's own (a role, a certificate) always goes.
+    let shared = integration
+        .as_ref()
+        .is_some_and(|i| !i.connector.access_is_per_grant());
     let covering: Vec<GrantId> = store
         .grants_covering(g.user, &g.target)?
         .into_iter()
+        .filter(|_| shared)
         .filter(|o| {
             o.id != id
                 && matches!(

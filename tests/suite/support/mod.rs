@@ -5,3 +5,4 @@ pub mod harness;
 #[allow(dead_code)]
 pub mod binaries;
 pub mod postgres;
+pub mod sshd;

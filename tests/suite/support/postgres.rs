@@ -111,6 +111,99 @@ impl PgServer {
         pg
     }
 
+    /// Turns TLS on with a server certificate for 127.0.0.1 signed by a fresh CA; returns the
+    /// CA's PEM file (what `ca_file` names). Made with the openssl command-line tool.
+    pub fn enable_tls(&self) -> PathBuf {
+        let dir = self.dir.path();
+        let ca = dir.join("ca.pem");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("run openssl (tests/run installs it)");
+            assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut req = vec!["req", "-x509"];
+        req.extend(ec);
+        req.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=hallpass test CA",
+        ]);
+        openssl(&req);
+        let mut csr = vec!["req"];
+        csr.extend(ec);
+        csr.extend([
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(&csr);
+        std::fs::write(
+            dir.join("san.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .expect("write san.ext");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        let status = Command::new("chown")
+            .args(["postgres:postgres", "server.key", "server.crt"])
+            .current_dir(dir)
+            .status()
+            .expect("chown");
+        assert!(status.success());
+        std::fs::set_permissions(
+            dir.join("server.key"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .expect("chmod the key");
+        self.sql(&format!(
+            "ALTER SYSTEM SET ssl_cert_file = '{}'",
+            dir.join("server.crt").display()
+        ));
+        self.sql(&format!(
+            "ALTER SYSTEM SET ssl_key_file = '{}'",
+            dir.join("server.key").display()
+        ));
+        self.sql("ALTER SYSTEM SET ssl = on");
+        self.sql("SELECT pg_reload_conf()");
+        wait_until(Duration::from_secs(20), "TLS to be on", || {
+            self.sql("SHOW ssl") == "on"
+        });
+        ca
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
