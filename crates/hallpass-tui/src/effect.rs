@@ -82,6 +82,10 @@ pub enum Query {
     Integrations,
     Groups,
     VerifyAudit,
+    /// My access: the credentials of one of my Active grants. Answered as
+    /// `Reply::Credentials` whatever the outcome (never `Msg::Failed`), so the overlay waiting
+    /// for them can show the daemon's refusal.
+    Credentials(GrantId),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use hallpass_core::audit::{Actor, AuditEntry, AuditEvent, GENESIS_HASH, Source};
+use hallpass_core::credential::Credentials;
 use hallpass_core::flow::{
     Approval, ApprovalRule, Approver, Flow, FlowTargets, Requestors, Trigger,
 };
@@ -552,6 +553,64 @@ pub fn my_grants() -> Vec<GrantView> {
         ),
         ended,
     ]
+}
+
+/// An active database grant of Grace's (not in [`my_grants`]; tests add it where they need
+/// credentials with secrets).
+pub fn db_grant() -> GrantView {
+    grant(
+        16,
+        1002,
+        &grace(),
+        "pg-prod/billing/read",
+        GrantStatus::Active,
+        Some(55),
+    )
+}
+
+/// Gives `app` (connected as Grace) [`db_grant`] besides her fixture grants.
+pub fn add_db_grant(app: &mut App) {
+    let mut items = my_grants();
+    items.push(db_grant());
+    update(
+        app,
+        Msg::Reply(Reply::Grants {
+            purpose: GrantsFor::Mine,
+            page: page(items),
+        }),
+    );
+}
+
+/// What the PostgreSQL connector issues for [`db_grant`] (fake values).
+pub fn db_credentials() -> Credentials {
+    Credentials::default()
+        .field("host", "db.prod.internal")
+        .field("port", "5432")
+        .field("database", "billing")
+        .field("user", "hp_g16")
+        .secret("password", "fixture-pw-7Hq2")
+        .secret(
+            "url",
+            "postgresql://hp_g16:fixture-pw-7Hq2@db.prod.internal:5432/billing",
+        )
+        .field("valid_until", "2026-03-02T10:55:00Z")
+        .hint("psql \"<url>\"  (the role stops working at valid_until)")
+}
+
+/// What the SSH connector issues for G-11 (a fake certificate line: long, and no secret).
+pub fn ssh_credentials() -> Credentials {
+    let blob: String = (0..40).map(|i| format!("AAAA{i:02}xq")).collect();
+    Credentials::default()
+        .field(
+            "certificate",
+            format!("ssh-ed25519-cert-v01@openssh.com {blob} grace@example.com"),
+        )
+        .field("principals", "grace")
+        .field("valid_before", "2026-03-02T10:04:00Z")
+        .field("serial", "11")
+        .hint(
+            "save the certificate as ~/.ssh/id_ed25519-cert.pub (beside the private key you registered); then ssh grace@<host>",
+        )
 }
 
 pub fn my_requests() -> Vec<RequestView> {

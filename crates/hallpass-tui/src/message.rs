@@ -2,11 +2,12 @@
 //! Invariant: a `Msg` carries all the outside world `update` may look at, time included.
 
 use crossterm::event::{KeyEvent, MouseEvent};
-use hallpass_core::Timestamp;
 use hallpass_core::audit::AuditEvent;
+use hallpass_core::credential::Credentials;
 use hallpass_core::event::Event;
 use hallpass_core::flow::Flow;
 use hallpass_core::integration::{Bundle, Integration};
+use hallpass_core::{GrantId, Timestamp};
 use hallpass_proto::{
     ApiError, AuditVerification, DaemonStatus, FlowView, GrantView, GroupView, InviteCreated, Page,
     RequestQuery, RequestView, ServerHello, UserView, WhoAmI,
@@ -73,6 +74,12 @@ pub enum Reply {
     Integrations(Vec<Integration>),
     Groups(Vec<GroupView>),
     Verification(AuditVerification),
+    /// The answer to `Query::Credentials`, a refusal or a lost call included. Secret values
+    /// stay out of `Debug` (`Credentials` redacts them).
+    Credentials {
+        grant: GrantId,
+        answer: Result<Credentials, CallError>,
+    },
     Done(Done),
 }
 

@@ -1,14 +1,17 @@
-//! Overlays: help, confirmations, reason prompts, forms and the one-time invite code. They sit
-//! above the screen and consume keys first; Esc closes any of them. Invariant: an overlay sends
-//! at most one action, and only on an explicit confirm key (Enter or `y`).
+//! Overlays: help, confirmations, reason prompts, forms, the one-time invite code and a grant's
+//! credentials. They sit above the screen and consume keys first; Esc closes any of them.
+//! Invariant: an overlay sends at most one action, and only on an explicit confirm key (Enter or
+//! `y`).
 
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use hallpass_core::audit::Source;
+use hallpass_core::credential::{CredentialField, Credentials};
+use hallpass_core::integration::Target;
 use hallpass_core::user::Role;
 use hallpass_core::{GrantId, RequestId, UserId};
-use hallpass_proto::{ExtendArgs, InviteCreated};
+use hallpass_proto::{ApiError, ExtendArgs, InviteCreated};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -20,6 +23,7 @@ use crate::effect::{Action, Cmd};
 use crate::field::TextField;
 use crate::forms::{AuditFilterForm, InviteForm, RequestForm};
 use crate::layout;
+use crate::message::CallError;
 use crate::pane;
 use crate::screens;
 
@@ -34,6 +38,9 @@ pub enum Overlay {
     InviteCode(InviteCreated),
     RolePicker(RolePicker),
     AuditFilter(AuditFilterForm),
+    /// My access: one grant's credentials. They live only here, and are dropped when this
+    /// closes.
+    Credentials(CredentialsView),
 }
 
 #[derive(Clone, Debug)]
@@ -147,6 +154,62 @@ pub struct RolePicker {
 
 pub const ROLES: [Role; 3] = [Role::Admin, Role::Grantee, Role::Auditor];
 
+/// What a masked secret shows (the same width whatever the value, so it leaks no length).
+pub const MASK: &str = "••••••••";
+
+/// The credentials overlay: asked for on open, shown when they arrive, secrets masked until
+/// `v`. Invariant: the credentials exist nowhere else in the model.
+#[derive(Clone, Debug)]
+pub struct CredentialsView {
+    pub grant: GrantId,
+    pub target: Target,
+    pub state: CredentialsState,
+    /// Secret values are shown in clear.
+    pub revealed: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum CredentialsState {
+    /// Asked; no answer yet.
+    Loading,
+    Shown(Credentials),
+    /// The daemon refused (e.g. the integration issues none) or did not answer.
+    Unavailable(CallError),
+}
+
+impl CredentialsView {
+    pub fn loading(grant: GrantId, target: Target) -> CredentialsView {
+        CredentialsView {
+            grant,
+            target,
+            state: CredentialsState::Loading,
+            revealed: false,
+        }
+    }
+
+    /// The credentials, when they arrived.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        match &self.state {
+            CredentialsState::Shown(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn has_secrets(&self) -> bool {
+        self.credentials()
+            .is_some_and(|c| c.fields.iter().any(|f| f.secret))
+    }
+
+    /// A field's value as shown now: secrets masked unless revealed.
+    pub fn shown_value<'a>(&self, f: &'a CredentialField) -> &'a str {
+        if f.secret && !self.revealed {
+            MASK
+        } else {
+            &f.value
+        }
+    }
+}
+
 /// Handles a key while an overlay is open.
 pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
     let Some(mut overlay) = app.overlay.take() else {
@@ -230,6 +293,14 @@ pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
                 cmds.push(Cmd::Act(a));
                 false
             }
+        },
+        Overlay::Credentials(c) => match key.code {
+            KeyCode::Enter | KeyCode::Char('q') => false,
+            KeyCode::Char('v') if c.has_secrets() => {
+                c.revealed = !c.revealed;
+                true
+            }
+            _ => true,
         },
         Overlay::AuditFilter(f) => {
             if key.code == KeyCode::Enter && !key.modifiers.contains(KeyModifiers::SHIFT) {
@@ -363,7 +434,160 @@ pub fn render(app: &App, overlay: &Overlay, area: Rect, buf: &mut Buffer) {
             let inner = frame(app, area, buf, 64, 11, "Filter the audit log");
             f.render(app, inner, buf);
         }
+        Overlay::Credentials(c) => render_credentials(app, c, area, buf),
     }
+}
+
+/// A long value shows on at most this many lines; the CLI prints any one field whole.
+const VALUE_LINES: usize = 4;
+
+/// `s` in chunks of `width` characters, at most `max` of them (the last ending in `…` when cut).
+fn chunks(s: &str, width: usize, max: usize) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let width = width.max(1);
+    let mut out: Vec<String> = chars
+        .chunks(width)
+        .take(max)
+        .map(|c| c.iter().collect())
+        .collect();
+    if chars.len() > width * max
+        && let Some(last) = out.last_mut()
+    {
+        *last = crate::display::clip(&format!("{last}…"), width);
+    }
+    if out.is_empty() {
+        out.push(String::new());
+    }
+    out
+}
+
+/// How many rows `text` takes when wrapped at word boundaries to `width` (an estimate of the
+/// paragraph's own wrapping, to size the frame).
+fn wrapped_rows(text: &str, width: usize) -> usize {
+    let width = width.max(1);
+    let (mut rows, mut used) = (1, 0);
+    for word in text.split(' ') {
+        let n = word.chars().count();
+        let need = if used == 0 { n } else { used + 1 + n };
+        if need <= width {
+            used = need;
+        } else if n <= width {
+            rows += 1;
+            used = n;
+        } else {
+            // A word longer than the line is cut wherever the line ends.
+            let total = if used == 0 { n } else { used + 1 + n };
+            rows += (total - 1) / width;
+            used = (total - 1) % width + 1;
+        }
+    }
+    rows
+}
+
+fn render_credentials(app: &App, c: &CredentialsView, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    // Wide where there is room, so URLs and keys fit on one line.
+    let w = area.width.saturating_sub(4).clamp(area.width.min(60), 100);
+    let inner_w = usize::from(w.saturating_sub(2));
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("access to  ", t.dim()),
+            Span::raw(c.target.to_string()),
+        ]),
+        Line::from(""),
+    ];
+    let mut keys: Vec<(&str, &str)> = vec![];
+    match &c.state {
+        CredentialsState::Loading => {
+            lines.push(Line::from("Asking hallpassd…"));
+            keys.push(("Esc", "close"));
+        }
+        CredentialsState::Shown(creds) => {
+            let name_w = creds
+                .fields
+                .iter()
+                .map(|f| f.name.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(9)
+                + 2;
+            for f in &creds.fields {
+                let style = match (f.secret, c.revealed) {
+                    (true, false) => t.dim(),
+                    (true, true) => t.warn(),
+                    _ => t.plain(),
+                };
+                let value = c.shown_value(f);
+                let parts = chunks(value, inner_w.saturating_sub(name_w), VALUE_LINES);
+                for (i, part) in parts.into_iter().enumerate() {
+                    let label = if i == 0 { f.name.as_str() } else { "" };
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("{label:<name_w$}"), t.dim()),
+                        Span::styled(part, style),
+                    ]));
+                }
+            }
+            if !creds.hint.is_empty() {
+                lines.push(Line::from(""));
+                lines.push(Line::styled(creds.hint.clone(), t.accent()));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::styled(
+                format!(
+                    "Copy one field: hallpass grants show {} --credentials --field NAME",
+                    c.grant
+                ),
+                t.dim(),
+            ));
+            if c.has_secrets() {
+                keys.push((
+                    "v",
+                    if c.revealed {
+                        "hide secrets"
+                    } else {
+                        "reveal secrets"
+                    },
+                ));
+            }
+            keys.push(("Esc", "close (the credentials are forgotten)"));
+        }
+        CredentialsState::Unavailable(e) => {
+            match e {
+                CallError::Api(ApiError::NotFound { .. }) => {
+                    lines.push(Line::styled(
+                        "No credentials for this access: use your own login.",
+                        t.warn(),
+                    ));
+                    lines.push(Line::from(""));
+                    lines.push(Line::styled(format!("hallpassd: {e}"), t.dim()));
+                }
+                _ => lines.push(Line::styled(e.to_string(), t.bad())),
+            }
+            keys.push(("Esc", "close"));
+        }
+    }
+    lines.push(Line::from(""));
+    lines.push(hint(app, &keys));
+    // Room for wrapped lines (the hint and the daemon's messages may wrap).
+    let rows: usize = lines
+        .iter()
+        .map(|l| {
+            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            wrapped_rows(&text, inner_w)
+        })
+        .sum();
+    let h = u16::try_from(rows + 2).unwrap_or(u16::MAX);
+    let inner = frame(
+        app,
+        area,
+        buf,
+        w,
+        h,
+        &format!("Credentials for {}", c.grant),
+    );
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
 }
 
 /// Keys that work everywhere.

@@ -293,7 +293,18 @@ impl Runtime {
                     Some(c) => {
                         tokio::spawn(async move { load(c, q, tx).await });
                     }
-                    None => not_connected(&tx, describe_query(&q), page_of(&q)),
+                    None => match q {
+                        // The credentials overlay waits for its own answer.
+                        Query::Credentials(grant) => {
+                            let _ = tx.send(Inbox::Msg(Msg::Reply(Reply::Credentials {
+                                grant,
+                                answer: Err(CallError::Transport(
+                                    "not connected (reconnecting)".into(),
+                                )),
+                            })));
+                        }
+                        _ => not_connected(&tx, describe_query(&q), page_of(&q)),
+                    },
                 }
             }
             Cmd::Act(a) => {
@@ -461,6 +472,7 @@ pub fn describe_query(q: &Query) -> String {
         Query::Integrations => "listing integrations".into(),
         Query::Groups => "listing groups".into(),
         Query::VerifyAudit => "verifying the audit log".into(),
+        Query::Credentials(id) => format!("reading the credentials of {id}"),
     }
 }
 
@@ -571,6 +583,22 @@ async fn load(c: HallpassClient, q: Query, tx: Tx) {
         Query::VerifyAudit => {
             let r = c.verify_audit(ctx_for(Duration::from_secs(120))).await;
             send_result(&tx, r, what, page, Reply::Verification)
+        }
+        Query::Credentials(grant) => {
+            let r = c.grant_credentials(ctx(), grant).await;
+            let lost = match &r {
+                Err(e) if is_lost(e) => Some(e.to_string()),
+                _ => None,
+            };
+            let answer = match r {
+                Ok(a) => a.map_err(CallError::Api),
+                Err(e) => Err(CallError::Transport(e.to_string())),
+            };
+            // Never logged: the values go straight to the overlay that asked for them.
+            let _ = tx.send(Inbox::Msg(Msg::Reply(Reply::Credentials { grant, answer })));
+            if let Some(why) = lost {
+                let _ = tx.send(Inbox::Msg(Msg::Disconnected(why)));
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::display::{countdown, local_short};
 use crate::effect::{Cmd, GrantsFor, Query, RequestsFor, UsersFor};
 use crate::layout;
 use crate::message::{CallError, Done, Failure, Msg, PagedOwner, Reply};
-use crate::overlay::Overlay;
+use crate::overlay::{CredentialsState, Overlay};
 use crate::screens::{
     self, approvals, audit, catalog, dashboard, identities, my_access, people, users,
 };
@@ -264,6 +264,17 @@ fn on_tick(app: &mut App, now: hallpass_core::Timestamp, utc_offset_secs: i32) -
         app.dirty = true;
     }
     warn_expiring(app);
+    // Credentials of access that just ran out are no use: stop showing them.
+    if let Some(Overlay::Credentials(v)) = &app.overlay
+        && app
+            .my
+            .grants
+            .iter()
+            .any(|g| g.id == v.grant && my_access::seen_status(g, now) != GrantStatus::Active)
+    {
+        app.overlay = None;
+        app.dirty = true;
+    }
     let ticking = matches!(
         app.screen,
         ScreenId::Dashboard
@@ -363,9 +374,30 @@ fn on_reply(app: &mut App, r: Reply) -> Vec<Cmd> {
             app.audit.verification = Some(v);
             app.audit.verifying = false;
         }
+        Reply::Credentials { grant, answer } => on_credentials(app, grant, answer),
         Reply::Done(d) => return on_done(app, d),
     }
     vec![]
+}
+
+/// Puts the credentials into the overlay that asked for them. When that overlay is gone
+/// (closed while loading) or shows another grant, the answer is dropped: credentials are kept
+/// nowhere else.
+fn on_credentials(
+    app: &mut App,
+    grant: hallpass_core::GrantId,
+    answer: Result<hallpass_core::credential::Credentials, CallError>,
+) {
+    let Some(Overlay::Credentials(view)) = &mut app.overlay else {
+        return;
+    };
+    if view.grant != grant || !matches!(view.state, CredentialsState::Loading) {
+        return;
+    }
+    view.state = match answer {
+        Ok(c) => CredentialsState::Shown(c),
+        Err(e) => CredentialsState::Unavailable(e),
+    };
 }
 
 /// Reloads whichever of `screens` is showing.
@@ -604,12 +636,16 @@ fn on_events(app: &mut App, events: Vec<Event>) -> Vec<Cmd> {
                 }
             }
             EventKind::GrantEnded {
+                grant,
                 user,
                 target,
                 reason,
-                ..
             } => {
                 lifecycle = true;
+                // Ended access has no credentials: stop showing them.
+                if matches!(&app.overlay, Some(Overlay::Credentials(v)) if v.grant == *grant) {
+                    app.overlay = None;
+                }
                 if mine(app, *user) {
                     app.toast(Tone::Info, format!("Access to {target} ended: {reason}."));
                 }

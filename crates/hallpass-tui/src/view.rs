@@ -110,7 +110,7 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         None => {
             let mut spans = vec![Span::raw(" ")];
             let keys: &[(&str, &str)] = if app.access(app.screen) == Access::Allowed {
-                screens::keys(app.screen)
+                screens::hints(app)
             } else {
                 &[]
             };

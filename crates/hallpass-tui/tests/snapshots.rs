@@ -4,9 +4,11 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use hallpass_core::audit::Source;
+use hallpass_core::credential::Credentials;
 use hallpass_proto::{InviteCreated, ServerHello, WhoAmI};
 use hallpass_tui::app::{Connection, Tone};
 use hallpass_tui::fixture::{self, NOW};
+use hallpass_tui::message::{CallError, Reply};
 use hallpass_tui::{App, Msg, ScreenId, Theme, update};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -49,6 +51,34 @@ fn cases() -> Vec<(&'static str, Make)> {
     fn grace(w: u16, h: u16) -> App {
         let mut a = fixture::app(fixture::grace(), w, h, THEME);
         a.toasts.clear();
+        a
+    }
+    fn credentials(a: &mut App, grant: u64, answer: Result<Credentials, CallError>) {
+        update(
+            a,
+            Msg::Reply(Reply::Credentials {
+                grant: hallpass_core::GrantId(grant),
+                answer,
+            }),
+        );
+    }
+    /// Grace's database grant (G-16) with its credentials open, secrets masked or shown.
+    fn db_credentials(w: u16, h: u16, reveal: bool) -> App {
+        let mut a = grace(w, h);
+        fixture::add_db_grant(&mut a);
+        while a
+            .my
+            .grants
+            .get(a.my.grant_scroll.selected)
+            .is_some_and(|g| g.id != hallpass_core::GrantId(16))
+        {
+            keys(&mut a, &[KeyCode::Down]);
+        }
+        keys(&mut a, &[KeyCode::Char('c')]);
+        credentials(&mut a, 16, Ok(fixture::db_credentials()));
+        if reveal {
+            keys(&mut a, &[KeyCode::Char('v')]);
+        }
         a
     }
     fn at(screen: ScreenId, w: u16, h: u16) -> App {
@@ -191,6 +221,31 @@ fn cases() -> Vec<(&'static str, Make)> {
                     }),
                 )),
             );
+            a
+        }),
+        ("credentials_masked", |w, h| db_credentials(w, h, false)),
+        ("credentials_revealed", |w, h| db_credentials(w, h, true)),
+        ("credentials_ssh", |w, h| {
+            let mut a = grace(w, h);
+            keys(&mut a, &[KeyCode::Char('c')]);
+            credentials(&mut a, 11, Ok(fixture::ssh_credentials()));
+            a
+        }),
+        ("credentials_none", |w, h| {
+            let mut a = grace(w, h);
+            keys(&mut a, &[KeyCode::Char('c')]);
+            credentials(
+                &mut a,
+                11,
+                Err(CallError::Api(hallpass_proto::ApiError::not_found(
+                    "credentials for G-11 (the exec integration issues none; use your own login)",
+                ))),
+            );
+            a
+        }),
+        ("help_my_access", |w, h| {
+            let mut a = grace(w, h);
+            keys(&mut a, &[KeyCode::Char('?')]);
             a
         }),
         ("role_picker", |w, h| {

@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use hallpass_core::audit::Source;
+use hallpass_core::credential::Credentials;
 use hallpass_core::event::{Event, EventKind};
 use hallpass_core::user::Role;
 use hallpass_core::{GrantId, RequestId, UserId};
-use hallpass_proto::ExtendArgs;
+use hallpass_proto::{ApiError, ExtendArgs};
 use hallpass_tui::app::{Access, Connection};
 use hallpass_tui::effect::{Action, Cmd, Query, UsersFor};
 use hallpass_tui::fixture::{self, NOW};
-use hallpass_tui::overlay::Overlay;
+use hallpass_tui::message::{CallError, Reply};
+use hallpass_tui::overlay::{CredentialsState, CredentialsView, MASK, Overlay};
 use hallpass_tui::{App, Msg, ScreenId, Theme, update};
 
 const THEME: Theme = Theme { color: true };
@@ -682,4 +684,216 @@ fn daemon_errors_land_in_the_status_line() {
         s.text
     );
     assert!(!s.text.contains('\n'));
+}
+
+fn screen_text(app: &App) -> String {
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(app.width, app.height))
+        .expect("test terminal");
+    t.draw(|f| f.render_widget(app, f.area())).expect("draw");
+    format!("{}", t.backend())
+}
+
+fn credentials_view(app: &App) -> &CredentialsView {
+    match &app.overlay {
+        Some(Overlay::Credentials(v)) => v,
+        _ => panic!("expected the credentials overlay"),
+    }
+}
+
+fn answer_credentials(app: &mut App, grant: u64, answer: Result<Credentials, CallError>) {
+    update(
+        app,
+        Msg::Reply(Reply::Credentials {
+            grant: GrantId(grant),
+            answer,
+        }),
+    );
+}
+
+/// Grace on My access with her database grant (G-16) selected.
+fn grace_on_db_grant() -> App {
+    let mut app = grace();
+    fixture::add_db_grant(&mut app);
+    let at = app
+        .my
+        .grants
+        .iter()
+        .position(|g| g.id == GrantId(16))
+        .expect("G-16");
+    for _ in 0..at {
+        ch(&mut app, 'j');
+    }
+    app
+}
+
+#[test]
+fn c_loads_credentials_masks_secrets_until_v_and_esc_forgets_them() {
+    let mut app = grace_on_db_grant();
+    let cmds = ch(&mut app, 'c');
+    assert_eq!(cmds, [Cmd::Load(Query::Credentials(GrantId(16)))]);
+    let v = credentials_view(&app);
+    assert!(matches!(v.state, CredentialsState::Loading));
+    assert!(screen_text(&app).contains("Asking hallpassd"));
+
+    answer_credentials(&mut app, 16, Ok(fixture::db_credentials()));
+    let v = credentials_view(&app);
+    let creds = v.credentials().expect("shown");
+    assert_eq!(creds.get("user"), Some("hp_g16"));
+    assert!(!v.revealed);
+    let shown = screen_text(&app);
+    assert!(shown.contains("hp_g16"), "{shown}");
+    assert!(shown.contains(MASK), "{shown}");
+    assert!(
+        !shown.contains("fixture-pw-7Hq2"),
+        "secrets are masked: {shown}"
+    );
+    assert!(shown.contains("psql"), "the hint shows: {shown}");
+
+    // v reveals, v again hides; neither asks the daemon for anything.
+    assert!(ch(&mut app, 'v').is_empty());
+    assert!(credentials_view(&app).revealed);
+    assert!(screen_text(&app).contains("fixture-pw-7Hq2"));
+    ch(&mut app, 'v');
+    assert!(!screen_text(&app).contains("fixture-pw-7Hq2"));
+
+    // Other keys stay in the overlay (q does not quit the TUI while it is open).
+    ch(&mut app, 'x');
+    assert!(app.overlay.is_some());
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert!(app.overlay.is_none(), "closing drops the credentials");
+    assert!(!app.quit);
+    // A late duplicate answer is not kept anywhere.
+    answer_credentials(&mut app, 16, Ok(fixture::db_credentials()));
+    assert!(app.overlay.is_none());
+    assert!(!screen_text(&app).contains("hp_g16"));
+}
+
+#[test]
+fn credentials_arriving_after_the_overlay_closed_are_dropped() {
+    let mut app = grace_on_db_grant();
+    ch(&mut app, 'c');
+    key(&mut app, KeyCode::Esc);
+    answer_credentials(&mut app, 16, Ok(fixture::db_credentials()));
+    assert!(app.overlay.is_none());
+    // An answer for another grant does not land in an open overlay either.
+    ch(&mut app, 'c');
+    answer_credentials(&mut app, 11, Ok(fixture::ssh_credentials()));
+    assert!(matches!(
+        credentials_view(&app).state,
+        CredentialsState::Loading
+    ));
+    // q closes it too.
+    ch(&mut app, 'q');
+    assert!(app.overlay.is_none());
+    assert!(!app.quit);
+}
+
+#[test]
+fn a_grant_without_credentials_shows_the_daemons_message() {
+    let mut app = grace();
+    assert_eq!(
+        ch(&mut app, 'c'),
+        [Cmd::Load(Query::Credentials(GrantId(11)))]
+    );
+    answer_credentials(
+        &mut app,
+        11,
+        Err(CallError::Api(ApiError::not_found(
+            "credentials for G-11 (the exec integration issues none; use your own login)",
+        ))),
+    );
+    let v = credentials_view(&app);
+    assert!(matches!(v.state, CredentialsState::Unavailable(_)));
+    ch(&mut app, 'v');
+    assert!(!credentials_view(&app).revealed, "nothing to reveal");
+    let shown = screen_text(&app);
+    assert!(shown.contains("use your own login"), "{shown}");
+    assert!(shown.contains("exec integration issues none"), "{shown}");
+    assert!(
+        app.status.is_none(),
+        "the overlay shows it, not the status line"
+    );
+}
+
+#[test]
+fn credentials_only_for_active_grants_and_c_still_cancels_requests() {
+    let mut app = grace();
+    ch(&mut app, 'j'); // G-14, granting
+    assert!(ch(&mut app, 'c').is_empty());
+    assert!(app.overlay.is_none());
+    let s = app.status.clone().expect("status");
+    assert!(s.text.contains("G-14 is granting"), "{}", s.text);
+    key(&mut app, KeyCode::End); // G-9, expired
+    assert!(ch(&mut app, 'c').is_empty());
+    assert!(app.overlay.is_none());
+    // On the requests pane c is still cancel.
+    key(&mut app, KeyCode::Right);
+    ch(&mut app, 'c');
+    assert!(matches!(app.overlay, Some(Overlay::Confirm(_))));
+}
+
+#[test]
+fn credentials_close_when_the_access_ends() {
+    let mut app = grace_on_db_grant();
+    ch(&mut app, 'c');
+    answer_credentials(&mut app, 16, Ok(fixture::db_credentials()));
+    let ended = |grant: u64, target: &str| Event {
+        seq: 100,
+        at: NOW,
+        kind: EventKind::GrantEnded {
+            grant: GrantId(grant),
+            user: UserId(2),
+            target: fixture::target(target),
+            reason: hallpass_core::grant::EndReason::Released,
+        },
+        audience: Default::default(),
+    };
+    // Another grant ending leaves it open.
+    update(
+        &mut app,
+        Msg::Events(vec![ended(11, "ssh-staging/web/login")]),
+    );
+    assert!(app.overlay.is_some());
+    update(
+        &mut app,
+        Msg::Events(vec![ended(16, "pg-prod/billing/read")]),
+    );
+    assert!(app.overlay.is_none());
+
+    // And when its deadline passes on the clock (G-11 has 4 minutes).
+    let mut app = grace();
+    ch(&mut app, 'c');
+    answer_credentials(&mut app, 11, Ok(fixture::ssh_credentials()));
+    update(
+        &mut app,
+        Msg::Tick {
+            now: NOW.plus(Duration::from_secs(60)),
+            utc_offset_secs: 0,
+        },
+    );
+    assert!(app.overlay.is_some());
+    update(
+        &mut app,
+        Msg::Tick {
+            now: NOW.plus(Duration::from_secs(4 * 60)),
+            utc_offset_secs: 0,
+        },
+    );
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn credentials_never_reach_debug_output() {
+    let mut app = grace_on_db_grant();
+    ch(&mut app, 'c');
+    let msg = Msg::Reply(Reply::Credentials {
+        grant: GrantId(16),
+        answer: Ok(fixture::db_credentials()),
+    });
+    let logged = format!("{msg:?}");
+    assert!(!logged.contains("fixture-pw-7Hq2"), "{logged}");
+    update(&mut app, msg);
+    let overlay = format!("{:?}", app.overlay);
+    assert!(overlay.contains("hp_g16"), "{overlay}");
+    assert!(!overlay.contains("fixture-pw-7Hq2"), "{overlay}");
 }

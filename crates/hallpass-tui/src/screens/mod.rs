@@ -35,6 +35,14 @@ pub fn keys(screen: ScreenId) -> &'static [(&'static str, &'static str)] {
     }
 }
 
+/// The keys the footer shows for the current screen (at most five fit).
+pub fn hints(app: &App) -> &'static [(&'static str, &'static str)] {
+    match app.screen {
+        ScreenId::MyAccess => my_access::hints(app),
+        s => keys(s),
+    }
+}
+
 /// Asks the daemon for what `screen` shows.
 pub fn load(app: &mut App, screen: ScreenId) -> Vec<Cmd> {
     if app.access(screen) != Access::Allowed {

@@ -1,7 +1,8 @@
 //! My access: the grantee's home. My grants with live countdowns and my requests; new request
-//! (`n`), extend (`e`), release (`x`), cancel (`c`) and request again (`R`). Invariant:
-//! countdowns are computed from `expires_at` and the tick's `now`, never from a stale
-//! `remaining_secs`, and a grant is never shown active at or past its deadline.
+//! (`n`), extend (`e`), release (`x`), credentials (`c` on a grant), cancel (`c` on a request)
+//! and request again (`R`). Invariant: countdowns are computed from `expires_at` and the tick's
+//! `now`, never from a stale `remaining_secs`, and a grant is never shown active at or past its
+//! deadline.
 
 use std::time::Duration;
 
@@ -21,19 +22,46 @@ use crate::display::{countdown, local_short, relative, short_duration};
 use crate::effect::{Action, Cmd, GrantsFor, Query, RequestsFor};
 use crate::forms::RequestForm;
 use crate::layout;
-use crate::overlay::{Confirm, Overlay, Prompt};
+use crate::overlay::{Confirm, CredentialsView, Overlay, Prompt};
 use crate::pane;
 use crate::screens::approvals::what;
 use crate::scroll::{Nav, Scroll};
 
+/// Every key, for the help.
 pub const KEYS: &[(&str, &str)] = &[
     ("n", "new request"),
     ("e", "extend"),
     ("x", "release"),
-    ("c", "cancel request"),
+    ("c", "credentials (on an active grant)"),
+    ("c", "cancel request (on a request)"),
     ("R", "request again"),
     ("← →", "grants / requests"),
 ];
+
+/// The footer's keys when the grants pane has the focus.
+pub const GRANT_HINTS: &[(&str, &str)] = &[
+    ("n", "new request"),
+    ("e", "extend"),
+    ("x", "release"),
+    ("c", "credentials"),
+    ("→", "requests"),
+];
+
+/// The footer's keys when the requests pane has the focus.
+pub const REQUEST_HINTS: &[(&str, &str)] = &[
+    ("n", "new request"),
+    ("c", "cancel request"),
+    ("R", "request again"),
+    ("←", "grants"),
+];
+
+/// The footer's keys for the focused pane (`c` means one thing in each).
+pub fn hints(app: &App) -> &'static [(&'static str, &'static str)] {
+    match app.my.focus {
+        Pane::Grants => GRANT_HINTS,
+        Pane::Requests => REQUEST_HINTS,
+    }
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Pane {
@@ -224,6 +252,7 @@ pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
                 }
             }
         }
+        KeyCode::Char('c') if app.my.focus == Pane::Grants => return credentials(app),
         KeyCode::Char('c') => {
             if let Some(r) = selected_request(app) {
                 if r.status == RequestStatus::Pending {
@@ -262,6 +291,29 @@ pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
         _ => {}
     }
     vec![]
+}
+
+/// Opens the credentials overlay for the selected grant and asks the daemon for them (only
+/// while the grant is active: they exist only then).
+fn credentials(app: &mut App) -> Vec<Cmd> {
+    let Some(g) = selected_grant(app) else {
+        return vec![];
+    };
+    let status = seen_status(&g, app.now);
+    if status != GrantStatus::Active {
+        app.set_status(
+            Tone::Warn,
+            format!(
+                "{} is {status}; credentials exist only while access is active.",
+                g.id
+            ),
+        );
+        return vec![];
+    }
+    app.overlay = Some(Overlay::Credentials(CredentialsView::loading(
+        g.id, g.target,
+    )));
+    vec![Cmd::Load(Query::Credentials(g.id))]
 }
 
 fn selected_grant(app: &App) -> Option<GrantView> {
