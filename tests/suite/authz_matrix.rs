@@ -142,6 +142,10 @@ cases! {
     VerifyAudit => VerifyAudit,
     EventsSince => EventsSince,
     Status => Status,
+    CreateLink => CreateLink,
+    ListLinks => ListLinks,
+    RevokeLink => RevokeLink,
+    ListOutbox => ListOutbox,
 }
 
 /// The RPC name of every request the service accepts. The match is exhaustive, so a new RPC
@@ -202,6 +206,10 @@ fn rpc_name(r: &HallpassRequest) -> &'static str {
         R::VerifyAudit { .. } => "VerifyAudit",
         R::EventsSince { .. } => "EventsSince",
         R::Status { .. } => "Status",
+        R::CreateLink { .. } => "CreateLink",
+        R::ListLinks { .. } => "ListLinks",
+        R::RevokeLink { .. } => "RevokeLink",
+        R::ListOutbox { .. } => "ListOutbox",
     }
 }
 
@@ -351,6 +359,14 @@ fn every_rpc(d: &TestDaemon) -> Vec<HallpassRequest> {
             wait_ms: 0,
         },
         R::Status {},
+        R::CreateLink {
+            args: link_args(flow()),
+        },
+        R::ListLinks { flow: None },
+        R::RevokeLink {
+            id: hallpass_core::LinkId(1),
+        },
+        R::ListOutbox {},
     ]
 }
 
@@ -422,7 +438,20 @@ const MATRIX: &[(Case, [Expect; 5])] = &[
     (Case::VerifyAudit, [Y, F, Y, U, U]),
     (Case::EventsSince, [Y, Y, Y, U, U]),
     (Case::Status, [Y, Y, Y, U, U]),
+    (Case::CreateLink, [Y, F, F, U, U]),
+    (Case::ListLinks, [Y, F, Y, U, U]),
+    (Case::RevokeLink, [Y, F, F, U, U]),
+    (Case::ListOutbox, [Y, F, F, U, U]),
 ];
+
+fn link_args(flow: FlowName) -> hallpass_proto::NewLink {
+    hallpass_proto::NewLink {
+        flow,
+        expires_in_secs: None,
+        max_uses: None,
+        note: String::new(),
+    }
+}
 
 fn invite(email: &str) -> InviteArgs {
     InviteArgs {
@@ -611,6 +640,12 @@ impl Matrix {
             .put_flow(auto_flow(&self.fresh_name("flow")))
             .await
             .name
+    }
+
+    async fn fresh_link_flow(&self) -> FlowName {
+        let mut f = auto_flow(&self.fresh_name("linkflow"));
+        f.trigger = hallpass_core::flow::Trigger::AccessLink;
+        self.d.put_flow(f).await.name
     }
 
     async fn pending_of(&self, uid: u32) -> RequestId {
@@ -912,6 +947,21 @@ impl Matrix {
             Case::VerifyAudit => judge(c.verify_audit(ctx()).await),
             Case::EventsSince => judge(c.events_since(ctx(), 0, 10, 0).await),
             Case::Status => judge(c.status(ctx()).await),
+            Case::CreateLink => judge(
+                c.create_link(ctx(), link_args(self.fresh_link_flow().await))
+                    .await,
+            ),
+            Case::ListLinks => judge(c.list_links(ctx(), None).await),
+            Case::RevokeLink => {
+                let link = self
+                    .d
+                    .admin()
+                    .create_link(ctx(), link_args(self.fresh_link_flow().await))
+                    .await
+                    .done("create a link to revoke");
+                judge(c.revoke_link(ctx(), link.link.id).await)
+            }
+            Case::ListOutbox => judge(c.list_outbox(ctx()).await),
         }
     }
 }

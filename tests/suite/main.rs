@@ -8,6 +8,8 @@ mod daemon_lifecycle;
 mod drift;
 mod e2e;
 mod failed_grants;
+mod links;
+mod links_e2e;
 mod postgres;
 mod restart;
 mod socket;

@@ -147,7 +147,9 @@ impl Flow {
                 "a flow needs at least one bundle or resource",
             ));
         }
-        if !self.requestors.everyone
+        // An access-link flow is requested by whoever holds one of its links.
+        if self.trigger == Trigger::SelfServe
+            && !self.requestors.everyone
             && self.requestors.users.is_empty()
             && self.requestors.groups.is_empty()
         {

@@ -64,6 +64,15 @@ numeric_id!(
     GrantId, "G-"
 );
 
+numeric_id!(
+    /// An access link for externals; shown as `L-3`. The link's URL token is not its id.
+    LinkId, "L-"
+);
+numeric_id!(
+    /// One message in the e-mail outbox.
+    MailId, "M-"
+);
+
 /// Longest accepted object name.
 pub const MAX_NAME_LEN: usize = 64;
 

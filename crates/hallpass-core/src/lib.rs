@@ -13,11 +13,15 @@ pub mod flow;
 pub mod grant;
 pub mod id;
 pub mod integration;
+pub mod link;
+pub mod outbox;
 pub mod policy;
 pub mod request;
 pub mod time;
 pub mod user;
 
 pub use error::DomainError;
-pub use id::{BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId, UserId};
+pub use id::{
+    BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, MailId, RequestId, UserId,
+};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -102,6 +102,9 @@ pub struct User {
     /// SSH public keys (OpenSSH one-line form) the SSH connector certifies for this person.
     #[serde(default)]
     pub ssh_keys: Vec<String>,
+    /// The company an external said they work for (access links); empty for members.
+    #[serde(default)]
+    pub company: String,
 }
 
 impl User {

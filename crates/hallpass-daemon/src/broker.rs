@@ -172,6 +172,16 @@ impl Broker {
         Ok(out)
     }
 
+    /// [`Broker::commit`] for callers with their own error type (the web site's refusals).
+    pub async fn commit_with<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let out = self.store.commit(f).await?;
+        self.after_commit();
+        Ok(out)
+    }
+
     fn after_commit(&self) {
         if let Ok(head) = self.store.event_head() {
             self.events.send_if_modified(|h| {

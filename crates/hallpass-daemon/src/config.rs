@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Shown to people (CLI hello, access-link pages later).
+    /// Shown to people (CLI hello, access-link pages, e-mail).
     pub organisation: String,
     pub paths: PathsConfig,
     pub store: StoreConfig,
@@ -19,6 +19,8 @@ pub struct Config {
     pub connectors: ConnectorsConfig,
     pub drift: DriftConfig,
     pub log: LogConfig,
+    pub web: WebConfig,
+    pub smtp: SmtpConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -157,7 +159,122 @@ impl Default for Config {
             connectors: ConnectorsConfig::default(),
             drift: DriftConfig::default(),
             log: LogConfig::default(),
+            web: WebConfig::default(),
+            smtp: SmtpConfig::default(),
         }
+    }
+}
+
+/// The access-link web site. Off unless `listen` is set.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// The address the site listens on, e.g. `0.0.0.0:8443`.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The URL externals open (scheme and host, optional port, no path). Default: derived from
+    /// `listen` (`https://` with TLS, else `http://`).
+    pub public_url: Option<String>,
+    /// A PEM certificate chain and its PEM private key: the site speaks HTTPS when both are set.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Requests one client address may make in a minute.
+    pub requests_per_minute: u32,
+    /// Forms one link may submit in an hour.
+    pub submissions_per_hour: u32,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: None,
+            public_url: None,
+            tls_cert: None,
+            tls_key: None,
+            requests_per_minute: 60,
+            submissions_per_hour: 20,
+            max_body_bytes: 16 * 1024,
+        }
+    }
+}
+
+impl WebConfig {
+    /// The base URL links and status pages are built on, without a trailing slash.
+    pub fn base_url(&self) -> Option<String> {
+        if let Some(u) = &self.public_url {
+            return Some(u.trim_end_matches('/').to_string());
+        }
+        let scheme = if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        self.listen.map(|a| format!("{scheme}://{a}"))
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+    /// No encryption: only for a relay on the same host.
+    None,
+}
+
+/// Outgoing e-mail. Off unless `host` is set.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: Option<String>,
+    /// Default: 587 for starttls, 465 for tls, 25 for none.
+    pub port: Option<u16>,
+    pub tls: SmtpTls,
+    /// A file with the user name on its first line and the password on its second.
+    pub credentials_file: Option<PathBuf>,
+    /// The sender, e.g. `Example Corp access <access@example.com>`.
+    pub from: String,
+    /// First delay before retrying a message the server did not take; doubles up to retry_max.
+    #[serde(deserialize_with = "duration")]
+    pub retry_initial: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub retry_max: Duration,
+    /// How long one delivery attempt may take.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: None,
+            port: None,
+            tls: SmtpTls::Starttls,
+            credentials_file: None,
+            from: "hallpass <hallpass@localhost>".into(),
+            retry_initial: Duration::from_secs(10),
+            retry_max: Duration::from_secs(600),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl SmtpConfig {
+    pub fn enabled(&self) -> bool {
+        self.host.is_some()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        })
     }
 }
 
@@ -211,6 +328,33 @@ impl Config {
         }
         if self.organisation.trim().is_empty() {
             return Err("organisation must not be empty".into());
+        }
+        if let Some(u) = &self.web.public_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            return Err(format!(
+                "web.public_url `{u}` must start with https:// (or http://)"
+            ));
+        }
+        if self.web.tls_cert.is_some() != self.web.tls_key.is_some() {
+            return Err("web.tls_cert and web.tls_key go together: set both or neither".into());
+        }
+        if self.web.requests_per_minute == 0 || self.web.submissions_per_hour == 0 {
+            return Err(
+                "web.requests_per_minute and web.submissions_per_hour must be at least 1".into(),
+            );
+        }
+        if self.web.max_body_bytes < 1024 {
+            return Err("web.max_body_bytes must be at least 1024".into());
+        }
+        if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(format!(
+                "smtp.from `{}` is not a sender like `Example Corp <access@example.com>`",
+                self.smtp.from
+            ));
+        }
+        if self.smtp.retry_initial.is_zero() || self.smtp.retry_initial > self.smtp.retry_max {
+            return Err("smtp.retry_initial must be above zero and at most smtp.retry_max".into());
         }
         Ok(())
     }
@@ -278,5 +422,7 @@ mod tests {
         assert_eq!(cfg.paths.socket_mode, Some(0o666));
         assert_eq!(cfg.invites.ttl, Duration::from_secs(7 * 86_400));
         assert_ne!(cfg.organisation, Config::default().organisation);
+        assert!(cfg.web.listen.is_some() && cfg.web.public_url.is_some());
+        assert!(cfg.smtp.enabled());
     }
 }

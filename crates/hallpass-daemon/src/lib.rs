@@ -1,5 +1,6 @@
 //! hallpassd as a library: configuration, the broker, its handlers, the expiry scheduler,
-//! connectors, the unix-socket server and systemd integration.
+//! connectors, the unix-socket server, the access-link web site, the mailer and systemd
+//! integration.
 //!
 //! Architecture invariants:
 //! - identity is the connection's kernel-verified peer (`SO_PEERCRED`), never a request field;
@@ -18,10 +19,12 @@ pub mod expiry;
 pub mod handlers;
 pub mod lifecycle;
 pub mod logging;
+pub mod mailer;
 pub mod paths;
 pub mod server;
 pub mod socket;
 pub mod views;
+pub mod web;
 
 pub use broker::Broker;
 pub use config::Config;

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::handlers::{Connection, Session};
-use crate::{drift, expiry};
+use crate::{drift, expiry, mailer, web};
 
 /// Requests served at once on one connection.
 const PER_CONNECTION: usize = 64;
@@ -57,6 +57,26 @@ pub async fn serve(
         anyhow::anyhow!("catching up on overdue deadlines failed: {}", e.into_api())
     })?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let web = match broker.config().web.listen {
+        Some(addr) => {
+            let tls = web::tls_acceptor(&broker.config().web)?;
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on web.listen {addr} for the access-link site: {e}")
+            })?;
+            Some(tokio::spawn(web::serve(
+                broker.clone(),
+                listener,
+                tls,
+                stop_rx.clone(),
+            )))
+        }
+        None => None,
+    };
+    let mailer = broker
+        .config()
+        .smtp
+        .enabled()
+        .then(|| tokio::spawn(mailer::run(broker.clone(), stop_rx.clone())));
     let scheduler = tokio::spawn(expiry::run(broker.clone(), stop_rx.clone()));
     let drift = tokio::spawn(drift::run(broker.clone(), stop_rx));
     tracing::info!(
@@ -93,6 +113,10 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     drift.abort();
+    for task in [web, mailer].into_iter().flatten() {
+        // Both stop at the signal; a delivery in flight is retried after the restart.
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
     if let Some(w) = watchdog {
         w.abort();
     }

@@ -24,7 +24,7 @@ use hallpass_core::credential::Credentials;
 use hallpass_core::flow::Flow;
 use hallpass_core::integration::{Bundle, Integration, ResourceDef};
 use hallpass_core::user::Role;
-use hallpass_core::{BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId};
+use hallpass_core::{BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, RequestId};
 
 /// The `events_since` cursor that means "from now": the answer is the current head, no history.
 pub const FROM_NOW: u64 = u64::MAX;
@@ -124,4 +124,13 @@ pub trait Hallpass {
     async fn events_since(cursor: u64, limit: u32, wait_ms: u32) -> Result<EventBatch, ApiError>;
     /// Counts for dashboards and health checks.
     async fn status() -> Result<DaemonStatus, ApiError>;
+
+    /// Admins: a link for an access-link flow; its URL is in the answer and nowhere else.
+    async fn create_link(args: NewLink) -> Result<LinkCreated, ApiError>;
+    /// Admins and auditors: links, of one flow or all.
+    async fn list_links(flow: Option<FlowName>) -> Result<Vec<LinkView>, ApiError>;
+    /// Admins: the link opens nothing from now on (requests it opened go on).
+    async fn revoke_link(id: LinkId) -> Result<LinkView, ApiError>;
+    /// Admins: undelivered e-mail, with each message's attempts and last error.
+    async fn list_outbox() -> Result<Vec<MailView>, ApiError>;
 }

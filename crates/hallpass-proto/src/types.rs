@@ -8,10 +8,12 @@ use hallpass_core::event::Event;
 use hallpass_core::flow::Flow;
 use hallpass_core::grant::{EndReason, GrantStatus};
 use hallpass_core::integration::Target;
+use hallpass_core::link::LinkState;
 use hallpass_core::request::{Decision, RequestKind, RequestStatus};
 use hallpass_core::user::{Role, UserStatus};
 use hallpass_core::{
-    BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId, Timestamp, UserId,
+    BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, MailId, RequestId,
+    Timestamp, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -406,4 +408,51 @@ pub struct SshKeyView {
     pub fingerprint: String,
     pub algorithm: String,
     pub comment: String,
+}
+
+/// A new access link for an access-link flow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewLink {
+    pub flow: FlowName,
+    /// None: the link never expires (it can still be revoked).
+    pub expires_in_secs: Option<u64>,
+    /// None: unlimited.
+    pub max_uses: Option<u32>,
+    /// Who it is for, as the admin notes it.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// An access link as admins see it. The token is never part of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkView {
+    pub id: LinkId,
+    pub flow: FlowName,
+    pub state: LinkState,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+    pub revoked_at: Option<Timestamp>,
+    pub note: String,
+}
+
+/// The one and only time a link's URL is shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkCreated {
+    pub link: LinkView,
+    pub url: String,
+}
+
+/// An undelivered message in the e-mail outbox (admins). Never its body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailView {
+    pub id: MailId,
+    pub to: String,
+    pub purpose: String,
+    pub created_at: Timestamp,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
 }

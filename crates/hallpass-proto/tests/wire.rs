@@ -173,6 +173,12 @@ fn every_argument_type_round_trips() {
         statuses: vec![GrantStatus::Active, GrantStatus::Failed],
         ..GrantQuery::default()
     });
+    round_trip(NewLink {
+        flow: FlowName::new("vendor").expect("flow"),
+        expires_in_secs: Some(86_400),
+        max_uses: Some(2),
+        note: "Acme".into(),
+    });
     round_trip(AuditQuery {
         since: Some(Timestamp(1)),
         until: Some(Timestamp(2)),
@@ -227,6 +233,32 @@ fn every_response_type_round_trips() {
         active_grants: 4,
         failing_grants: 0,
         audit_head: 9,
+    });
+    let link = LinkView {
+        id: hallpass_core::LinkId(3),
+        flow: FlowName::new("vendor").expect("flow"),
+        state: hallpass_core::link::LinkState::UsedUp,
+        created_by: "ada@example.com".into(),
+        created_at: Timestamp(0),
+        expires_at: Some(Timestamp(9)),
+        max_uses: Some(1),
+        uses: 1,
+        revoked_at: None,
+        note: "Acme".into(),
+    };
+    round_trip(link.clone());
+    round_trip(LinkCreated {
+        link,
+        url: "https://access.example.com/l/0123".into(),
+    });
+    round_trip(MailView {
+        id: hallpass_core::MailId(1),
+        to: "vera@vendor.example".into(),
+        purpose: "invite".into(),
+        created_at: Timestamp(0),
+        attempts: 2,
+        next_attempt_at: Timestamp(5),
+        last_error: Some("connection refused".into()),
     });
     let entry = AuditEntry::new(
         Actor::Unknown { uid: 4242 },

@@ -27,10 +27,14 @@ pub enum Table {
     Audit,
     Events,
     Credentials,
+    Links,
+    LinksByToken,
+    StatusPasses,
+    Outbox,
 }
 
 impl Table {
-    pub const ALL: [Table; 20] = [
+    pub const ALL: [Table; 24] = [
         Table::Meta,
         Table::Users,
         Table::UsersByEmail,
@@ -51,6 +55,10 @@ impl Table {
         Table::Audit,
         Table::Events,
         Table::Credentials,
+        Table::Links,
+        Table::LinksByToken,
+        Table::StatusPasses,
+        Table::Outbox,
     ];
 
     /// The on-disk name (sled tree name). Never change one: it would orphan the data.
@@ -76,6 +84,10 @@ impl Table {
             Table::Audit => "audit",
             Table::Events => "events",
             Table::Credentials => "credentials",
+            Table::Links => "links",
+            Table::LinksByToken => "links_by_token",
+            Table::StatusPasses => "status_passes",
+            Table::Outbox => "outbox",
         }
     }
 

@@ -19,6 +19,10 @@ pub mod meta {
     pub const NEXT_USER_ID: &[u8] = b"next_user_id";
     pub const NEXT_REQUEST_ID: &[u8] = b"next_request_id";
     pub const NEXT_GRANT_ID: &[u8] = b"next_grant_id";
+    pub const NEXT_LINK_ID: &[u8] = b"next_link_id";
+    pub const NEXT_MAIL_ID: &[u8] = b"next_mail_id";
+    /// The last event the mailer has turned into mail.
+    pub const MAIL_CURSOR: &[u8] = b"mail_cursor";
 }
 
 /// Length of a deadline key: timestamp (8) ‖ kind (1) ‖ id (8).

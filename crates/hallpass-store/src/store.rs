@@ -16,10 +16,12 @@ use hallpass_core::event::Event;
 use hallpass_core::flow::Flow;
 use hallpass_core::grant::Grant;
 use hallpass_core::integration::{Bundle, Integration, Target};
+use hallpass_core::link::{AccessLink, StatusPass};
+use hallpass_core::outbox::Mail;
 use hallpass_core::request::Request;
 use hallpass_core::user::{Group, Invite, Role, User};
 use hallpass_core::{
-    BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId, Timestamp, UserId,
+    BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, RequestId, Timestamp, UserId,
 };
 
 use crate::backend::{Backend, ScanIter, Table};
@@ -616,6 +618,41 @@ impl Store {
             .take(limit)
             .map(|r| r.and_then(|(k, v)| codec::decode(Table::Events, &k, &v)))
             .collect()
+    }
+
+    // ---- access links, status passes, the outbox ----
+
+    pub fn link(&self, id: LinkId) -> Result<Option<AccessLink>, StoreError> {
+        self.record(Table::Links, &id.to_be_bytes())
+    }
+
+    /// The link whose token hashes to `hash`.
+    pub fn link_by_token(&self, hash: &[u8; 32]) -> Result<Option<AccessLink>, StoreError> {
+        match self.inner.backend.get(Table::LinksByToken, hash)? {
+            None => Ok(None),
+            Some(id) => self
+                .indexed(Table::LinksByToken, hash, Table::Links, &id)
+                .map(Some),
+        }
+    }
+
+    /// Every link, oldest first (admins make few).
+    pub fn links(&self) -> Result<Vec<AccessLink>, StoreError> {
+        self.all(Table::Links)
+    }
+
+    pub fn status_pass(&self, hash: &[u8; 32]) -> Result<Option<StatusPass>, StoreError> {
+        self.record(Table::StatusPasses, hash)
+    }
+
+    /// The last event the mailer has handled; `None` before the mailer first ran.
+    pub fn mail_cursor(&self) -> Result<Option<u64>, StoreError> {
+        self.meta::<u64>(meta::MAIL_CURSOR)
+    }
+
+    /// Every undelivered message, oldest first.
+    pub fn outbox(&self) -> Result<Vec<Mail>, StoreError> {
+        self.all(Table::Outbox)
     }
 
     // ---- writes ----

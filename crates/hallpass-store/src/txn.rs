@@ -15,10 +15,13 @@ use hallpass_core::event::{Event, EventKind};
 use hallpass_core::flow::Flow;
 use hallpass_core::grant::{Grant, GrantStatus};
 use hallpass_core::integration::{Bundle, Integration};
+use hallpass_core::link::{AccessLink, StatusPass};
+use hallpass_core::outbox::Mail;
 use hallpass_core::request::Request;
 use hallpass_core::user::{Group, Invite, User};
 use hallpass_core::{
-    BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId, Timestamp, UserId,
+    BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, MailId, RequestId,
+    Timestamp, UserId,
 };
 
 use crate::backend::{Op, Table};
@@ -338,5 +341,70 @@ impl<'a> Txn<'a> {
         self.put_record(Table::Events, keys::seq(seq), &event);
         self.put_record(Table::Meta, meta::EVENT_HEAD, &seq);
         Ok(seq)
+    }
+
+    // ---- access links, status passes, the outbox ----
+
+    pub fn link(&self, id: LinkId) -> Result<Option<AccessLink>, StoreError> {
+        self.record(Table::Links, &id.to_be_bytes())
+    }
+
+    /// The link whose token hashes to `hash`.
+    pub fn link_by_token(&self, hash: &[u8; 32]) -> Result<Option<AccessLink>, StoreError> {
+        match self.get(Table::LinksByToken, hash)? {
+            None => Ok(None),
+            Some(id) => self.record(Table::Links, &id)?.map(Some).ok_or_else(|| {
+                StoreError::corrupt(Table::LinksByToken.name(), hash, "points to a missing link")
+            }),
+        }
+    }
+
+    /// Stores a link and its token index entry (a link's token never changes).
+    pub fn put_link(&mut self, l: &AccessLink) -> Result<(), StoreError> {
+        let id = l.id.to_be_bytes();
+        self.put_record(Table::Links, id, l);
+        self.stage_put(Table::LinksByToken, l.token_hash, id.to_vec());
+        Ok(())
+    }
+
+    /// 1, 2, ...
+    pub fn next_link_id(&mut self) -> Result<LinkId, StoreError> {
+        self.next_id(meta::NEXT_LINK_ID, 1).map(LinkId)
+    }
+
+    pub fn status_pass(&self, hash: &[u8; 32]) -> Result<Option<StatusPass>, StoreError> {
+        self.record(Table::StatusPasses, hash)
+    }
+
+    pub fn put_status_pass(&mut self, p: &StatusPass) -> Result<(), StoreError> {
+        self.put_record(Table::StatusPasses, p.token_hash, p);
+        Ok(())
+    }
+
+    pub fn mail(&self, id: MailId) -> Result<Option<Mail>, StoreError> {
+        self.record(Table::Outbox, &id.to_be_bytes())
+    }
+
+    /// Queues (or updates) a message in the outbox.
+    pub fn put_mail(&mut self, m: &Mail) -> Result<(), StoreError> {
+        self.put_record(Table::Outbox, m.id.to_be_bytes(), m);
+        Ok(())
+    }
+
+    /// Removes a delivered message.
+    pub fn delete_mail(&mut self, id: MailId) -> Result<(), StoreError> {
+        self.stage_delete(Table::Outbox, id.to_be_bytes());
+        Ok(())
+    }
+
+    /// 1, 2, ...
+    pub fn next_mail_id(&mut self) -> Result<MailId, StoreError> {
+        self.next_id(meta::NEXT_MAIL_ID, 1).map(MailId)
+    }
+
+    /// Moves the mailer's event cursor.
+    pub fn set_mail_cursor(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.put_record(Table::Meta, meta::MAIL_CURSOR, &seq);
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     account, audit, bundles, completions, demo, drift, events, flows, grants, groups, integrations,
-    keys, requests, users,
+    keys, links, requests, users,
 };
 use crate::failure::EXIT_CODES_HELP;
 
@@ -98,6 +98,11 @@ pub enum Command {
 
     /// Compare each integration's real state with the grants (leftover or missing access)
     Drift(drift::DriftArgs),
+    /// Access links for externals (admins): create, list, revoke
+    #[command(subcommand)]
+    Links(links::LinksCommand),
+    /// E-mail waiting for the SMTP server, with the last error (admins)
+    Outbox,
     /// Register the SSH public keys SSH integrations certify for you
     #[command(subcommand)]
     Keys(keys::KeysCommand),

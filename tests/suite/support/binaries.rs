@@ -24,6 +24,14 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A loopback port nothing listens on right now (bound, then released for the server to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
 /// Polls `cond` until it holds or `within` passes; panics with `what` at the deadline.
 pub fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
@@ -48,6 +56,11 @@ pub struct Daemon {
 impl Daemon {
     /// Writes a config under a world-traversable temp dir and starts `hallpassd` on it.
     pub fn start() -> Daemon {
+        Daemon::start_with("")
+    }
+
+    /// [`Daemon::start`] with `extra` TOML (whole sections such as `[web]`) added to the config.
+    pub fn start_with(extra: &str) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
             .expect("chmod tempdir");
@@ -59,7 +72,7 @@ impl Daemon {
                 "organisation = \"E2E Corp\"\n[paths]\nstate_dir = \"{}\"\nsocket = \"{}\"\n[log]\ntarget = \"stderr\"\nfilter = \"info\"\n[expiry]\nretry_initial = \"1s\"\nretry_max = \"2s\"\n",
                 dir.path().join("state").display(),
                 socket.display()
-            ),
+            ) + extra,
         )
         .expect("write config");
         let mut d = Daemon {

@@ -6,3 +6,4 @@ pub mod harness;
 pub mod binaries;
 pub mod postgres;
 pub mod sshd;
+pub mod web;

@@ -7,19 +7,20 @@ mod accept;
 mod approve;
 mod audit;
 mod cancel;
-mod catalog;
+pub(crate) mod catalog;
 mod events;
 mod extend;
 mod grants;
 mod groups;
 mod hello;
 mod keys;
+pub(crate) mod links;
 mod operate;
 mod probe;
 mod release;
 mod requests;
 mod signup;
-mod submit;
+pub(crate) mod submit;
 mod users;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +30,7 @@ use hallpass_core::audit::{Actor, AuditEntry, AuditEvent, Source};
 use hallpass_core::flow::Flow;
 use hallpass_core::integration::{Bundle, Integration};
 use hallpass_core::user::Role;
-use hallpass_core::{BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId};
+use hallpass_core::{BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, RequestId};
 use hallpass_proto::*;
 use tarpc::context::Context;
 
@@ -441,6 +442,26 @@ impl Hallpass for Session {
 
     async fn status(self, _: Context) -> Result<DaemonStatus, ApiError> {
         as_caller!(self, |c| hello::status(&self, &c))
+    }
+
+    async fn create_link(self, _: Context, args: NewLink) -> Result<LinkCreated, ApiError> {
+        as_caller!(self, |c| links::create(&self, &c, args))
+    }
+
+    async fn list_links(
+        self,
+        _: Context,
+        flow: Option<FlowName>,
+    ) -> Result<Vec<LinkView>, ApiError> {
+        as_caller!(self, |c| links::list(&self, &c, flow))
+    }
+
+    async fn revoke_link(self, _: Context, id: LinkId) -> Result<LinkView, ApiError> {
+        as_caller!(self, |c| links::revoke(&self, &c, id))
+    }
+
+    async fn list_outbox(self, _: Context) -> Result<Vec<MailView>, ApiError> {
+        as_caller!(self, |c| links::outbox(&self, &c))
     }
 }
 

@@ -64,6 +64,7 @@ pub async fn signup(s: &Session, args: SignupArgs) -> Result<UserView, Fail> {
                 groups: BTreeSet::new(),
                 created_at: now,
                 ssh_keys: vec![],
+                company: String::new(),
             };
             tx.put_user(&user)?;
             let actor = Actor::User {

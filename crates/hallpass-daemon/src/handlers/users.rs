@@ -17,7 +17,7 @@ use hallpass_proto::{ApiError, InviteArgs, InviteCreated, Page, UserQuery, UserR
 use super::accept::code_hash;
 use super::{Session, find_user, page_limit, parse_cursor};
 use crate::broker::{Caller, Fail, random_hex};
-use crate::{lifecycle, views};
+use crate::{lifecycle, mailer, views};
 
 pub async fn invite(s: &Session, c: &Caller, args: InviteArgs) -> Result<InviteCreated, Fail> {
     s.broker.require_admin(c, "Inviting users")?;
@@ -51,6 +51,7 @@ pub async fn invite(s: &Session, c: &Caller, args: InviteArgs) -> Result<InviteC
     let code = format!("hp-{}", random_hex(16));
     let hash = code_hash(&code);
     let expires_at = now.plus(ttl);
+    let emailed = s.broker.config().smtp.enabled();
     let user = s
         .broker
         .commit(|tx| {
@@ -76,6 +77,7 @@ pub async fn invite(s: &Session, c: &Caller, args: InviteArgs) -> Result<InviteC
                 groups: BTreeSet::new(),
                 created_at: now,
                 ssh_keys: vec![],
+                company: String::new(),
             };
             tx.put_user(&user)?;
             tx.put_invite(&Invite {
@@ -105,15 +107,24 @@ pub async fn invite(s: &Session, c: &Caller, args: InviteArgs) -> Result<InviteC
                 },
                 BTreeSet::new(),
             )?;
+            if emailed {
+                let org = &s.broker.config().organisation;
+                mailer::enqueue(
+                    tx,
+                    s.broker.config(),
+                    now,
+                    mailer::invite(org, &user, &code, expires_at),
+                )?;
+            }
             Ok(user)
         })
         .await?;
-    tracing::info!(user = %user.id, "user invited");
+    tracing::info!(user = %user.id, emailed, "user invited");
     Ok(InviteCreated {
         user: views::user(s.broker.store(), &user)?,
         code,
         expires_at,
-        emailed: false,
+        emailed,
     })
 }
 

@@ -34,6 +34,7 @@ pub(crate) fn user(id: u64, email: &str) -> User {
         groups: BTreeSet::new(),
         created_at: Timestamp(1),
         ssh_keys: vec![],
+        company: String::new(),
     }
 }
 

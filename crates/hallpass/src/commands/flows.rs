@@ -90,6 +90,10 @@ pub struct CreateArgs {
     /// Replace an existing flow of that name instead of creating one
     #[arg(long)]
     pub replace: bool,
+    /// How people ask: `self-serve` (members, with `hallpass request`) or `access-link`
+    /// (externals, through links from `hallpass links create`; no --requestor needed)
+    #[arg(long, value_name = "TRIGGER", default_value = "self-serve")]
+    pub trigger: String,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +120,7 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
 #[derive(Debug)]
 pub struct FlowDraft {
     name: FlowName,
+    trigger: Trigger,
     everyone: bool,
     requestors: Vec<RequestorSpec>,
     targets: Vec<FlowTargetSpec>,
@@ -143,8 +148,19 @@ impl FlowDraft {
         } else {
             duration("--pending-ttl", &a.pending_ttl)?
         };
+        let trigger = match a.trigger.trim() {
+            "self-serve" => Trigger::SelfServe,
+            "access-link" => Trigger::AccessLink,
+            other => {
+                return Err(Failure::invalid(
+                    "--trigger",
+                    format!("`{other}` is not one of self-serve, access-link"),
+                ));
+            }
+        };
         let draft = FlowDraft {
             name: flow_name("NAME", &a.name)?,
+            trigger,
             everyone: a.everyone,
             requestors: a
                 .requestors
@@ -233,7 +249,7 @@ impl FlowDraft {
         let flow = Flow {
             name: self.name.clone(),
             enabled: self.enabled,
-            trigger: Trigger::SelfServe,
+            trigger: self.trigger,
             requestors,
             targets,
             approval: Approval {

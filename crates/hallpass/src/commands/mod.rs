@@ -14,6 +14,7 @@ pub mod grants;
 pub mod groups;
 pub mod integrations;
 pub mod keys;
+pub mod links;
 pub mod requests;
 pub mod users;
 
@@ -78,6 +79,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Revoke(a) => grants::revoke(&inv.connect().await?, out, a).await,
         Command::Extend(a) => grants::extend(&inv.connect().await?, out, a).await,
         Command::Drift(a) => drift::run(&inv.connect().await?, out, a).await,
+        Command::Links(c) => links::run(&inv.connect().await?, out, c).await,
+        Command::Outbox => links::outbox(&inv.connect().await?, out).await,
         Command::Keys(c) => keys::run(&inv.connect().await?, out, c).await,
         Command::Audit(a) => audit::run(&inv.connect().await?, out, a).await,
         Command::Events(a) => events::run(&inv.connect().await?, out, a).await,

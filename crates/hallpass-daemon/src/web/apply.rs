@@ -1,0 +1,457 @@
+//! The link page and its form: what the link offers, and asking for it. Invariants: a link
+//! that is unknown, expired, revoked or used up shows a page and creates nothing; a submission
+//! creates (or reuses) the External user, the Pending request, the status pass, the link's use
+//! and the status e-mail in one transaction; what was typed comes back with each error.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use hallpass_core::audit::Source;
+use hallpass_core::flow::{ApprovalRule, Flow, Trigger};
+use hallpass_core::integration::Connector;
+use hallpass_core::link::{AccessLink, LinkState, StatusPass, token_hash};
+use hallpass_core::request::RequestKind;
+use hallpass_core::time::{format_duration, parse_duration};
+use hallpass_core::user::{Role, User, UserStatus, normalize_email, validate_person_name};
+use hallpass_core::{RequestId, Timestamp};
+use hallpass_proto::ApiError;
+use hallpass_store::Store;
+use serde::Deserialize;
+use ssh_key::PublicKey;
+
+use super::pages::{self, FormState, Offer};
+use super::{Site, see_other};
+use crate::broker::{Fail, random_hex};
+use crate::handlers::catalog::offered_targets;
+use crate::handlers::submit::{Draft, open_in};
+use crate::mailer;
+
+const PURPOSE: &str = "apply";
+
+/// The form as posted. Every field defaults to empty so a missing one is a field error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ApplyForm {
+    csrf: String,
+    name: String,
+    email: String,
+    company: String,
+    justification: String,
+    duration: String,
+    ssh_key: String,
+}
+
+/// Tokens are 32 lowercase hex digits; anything else is not looked up at all.
+pub(crate) fn plausible_token(t: &str) -> bool {
+    t.len() == 32
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+enum Lookup {
+    Open(AccessLink, Flow),
+    Closed(&'static str, String),
+    Unknown,
+}
+
+fn lookup(store: &Store, token: &str, now: Timestamp) -> Result<Lookup, Fail> {
+    if !plausible_token(token) {
+        return Ok(Lookup::Unknown);
+    }
+    let Some(link) = store.link_by_token(&token_hash(token))? else {
+        return Ok(Lookup::Unknown);
+    };
+    let closed = |title: &'static str, text: &str| {
+        Ok(Lookup::Closed(
+            title,
+            format!(
+                "{text} Nothing was sent or created. Ask the person who sent you the link for a new one."
+            ),
+        ))
+    };
+    match link.state_at(now) {
+        LinkState::Open => {}
+        LinkState::Expired => return closed("This link has expired", "The link's time is up."),
+        LinkState::Revoked => {
+            return closed("This link was withdrawn", "The link no longer works.");
+        }
+        LinkState::UsedUp => {
+            return closed(
+                "This link has been used up",
+                "It was used as many times as it allows.",
+            );
+        }
+    }
+    match store.flow(&link.flow)? {
+        Some(f) if f.enabled && f.trigger == Trigger::AccessLink => Ok(Lookup::Open(link, f)),
+        _ => closed(
+            "This access is no longer offered",
+            "The link's offer was withdrawn.",
+        ),
+    }
+}
+
+fn needs_ssh_key(
+    store: &Store,
+    targets: &[hallpass_core::integration::Target],
+) -> Result<bool, Fail> {
+    let integrations: BTreeSet<_> = targets.iter().map(|t| &t.integration).collect();
+    for name in integrations {
+        if let Some(i) = store.integration(name)?
+            && matches!(i.connector, Connector::Ssh(_))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn offer(store: &Store, flow: &Flow) -> Result<Offer, Fail> {
+    let targets = offered_targets(store, flow)?;
+    let approval = match flow.approval.rule {
+        ApprovalRule::Auto => "granted at once, no review".to_string(),
+        ApprovalRule::AnyOf => "one reviewer approves".to_string(),
+        ApprovalRule::AllOf => "every named reviewer approves".to_string(),
+        ApprovalRule::Quorum(n) => format!("{n} reviewers approve"),
+    };
+    Ok(Offer {
+        title: if flow.description.is_empty() {
+            format!("Access: {}", flow.name)
+        } else {
+            flow.description.clone()
+        },
+        description: String::new(),
+        needs_ssh_key: needs_ssh_key(store, &targets)?,
+        targets: targets.iter().map(ToString::to_string).collect(),
+        max: format_duration(flow.max_duration),
+        approval,
+        justification_required: flow.justification_required,
+    })
+}
+
+fn render(site: &Site, code: StatusCode, token: &str, o: &Offer, form: &FormState) -> Response {
+    let csrf = site
+        .csrf
+        .issue(PURPOSE, &token_hash(token), site.broker.now());
+    let action = format!("/l/{token}");
+    (
+        code,
+        Html(pages::offer(site.org(), &action, &csrf, o, form).into_string()),
+    )
+        .into_response()
+}
+
+pub async fn show(State(site): State<Arc<Site>>, Path(token): Path<String>) -> Response {
+    let now = site.broker.now();
+    let store = site.broker.store();
+    let (_, flow) = match lookup(store, &token, now) {
+        Ok(Lookup::Open(l, f)) => (l, f),
+        Ok(Lookup::Closed(title, text)) => return site.page(StatusCode::GONE, title, &text),
+        Ok(Lookup::Unknown) => return site.not_found(),
+        Err(e) => return site.internal(e),
+    };
+    let o = match offer(store, &flow) {
+        Ok(o) => o,
+        Err(e) => return site.internal(e),
+    };
+    let mut form = FormState::default();
+    form.values
+        .insert("duration", format_duration(flow.default_duration));
+    render(&site, StatusCode::OK, &token, &o, &form)
+}
+
+/// A checked submission, ready for the transaction.
+struct Checked {
+    name: String,
+    email: String,
+    company: String,
+    justification: Option<String>,
+    duration: Duration,
+    ssh_key: Option<String>,
+}
+
+/// The form as typed, to show again.
+fn typed(f: &ApplyForm) -> FormState {
+    let mut st = FormState::default();
+    for (k, v) in [
+        ("name", &f.name),
+        ("email", &f.email),
+        ("company", &f.company),
+        ("justification", &f.justification),
+        ("duration", &f.duration),
+        ("ssh_key", &f.ssh_key),
+    ] {
+        st.values.insert(k, v.clone());
+    }
+    st
+}
+
+fn check(f: &ApplyForm, flow: &Flow, o: &Offer) -> Result<Checked, FormState> {
+    let mut st = typed(f);
+    let name = validate_person_name(&f.name)
+        .map_err(|_| {
+            st.errors
+                .insert("name", "Enter your name (at most 200 characters).".into())
+        })
+        .ok();
+    let email = normalize_email(&f.email)
+        .map_err(|_| {
+            st.errors.insert(
+                "email",
+                "Enter an e-mail address like name@example.com.".into(),
+            )
+        })
+        .ok();
+    let company = match validate_person_name(&f.company) {
+        Ok(c) => Some(c),
+        Err(_) => {
+            st.errors
+                .insert("company", "Enter the company you work for.".into());
+            None
+        }
+    };
+    let just = f.justification.trim();
+    let justification = if just.is_empty() {
+        if flow.justification_required {
+            st.errors
+                .insert("justification", "Say why you need this access.".into());
+        }
+        None
+    } else if just.chars().count() > 2000
+        || just
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        st.errors.insert(
+            "justification",
+            "Keep it to 2000 characters of plain text.".into(),
+        );
+        None
+    } else {
+        Some(just.replace("\r\n", "\n"))
+    };
+    let duration = match parse_duration("duration", &f.duration) {
+        Ok(d) if d > flow.max_duration => {
+            st.errors.insert(
+                "duration",
+                format!("That is longer than allowed: at most {}.", o.max),
+            );
+            None
+        }
+        Ok(d) => Some(d),
+        Err(_) => {
+            st.errors.insert(
+                "duration",
+                format!("Enter a duration like 30m, 2h or 1d (at most {}).", o.max),
+            );
+            None
+        }
+    };
+    let ssh_key = if o.needs_ssh_key {
+        let k = f.ssh_key.trim();
+        if k.contains("PRIVATE KEY") {
+            st.errors.insert(
+                "ssh_key",
+                "That is a private key. Paste the public one (the .pub file) and keep the private key to yourself.".into(),
+            );
+            None
+        } else {
+            match PublicKey::from_openssh(k)
+                .ok()
+                .and_then(|p| p.to_openssh().ok())
+            {
+                Some(line) => Some(line),
+                None => {
+                    st.errors.insert(
+                        "ssh_key",
+                        "That is not an SSH public key. It is one line starting with ssh-ed25519, ssh-rsa or ecdsa-sha2-….".into(),
+                    );
+                    None
+                }
+            }
+        }
+    } else {
+        None
+    };
+    match (name, email, company, duration) {
+        (Some(name), Some(email), Some(company), Some(duration)) if st.errors.is_empty() => {
+            Ok(Checked {
+                name,
+                email,
+                company,
+                justification,
+                duration,
+                ssh_key,
+            })
+        }
+        _ => Err(st),
+    }
+}
+
+/// Why a submission was turned away inside the transaction.
+enum Refusal {
+    Closed,
+    Field(&'static str, String),
+    Other(Fail),
+}
+
+impl From<Fail> for Refusal {
+    fn from(f: Fail) -> Self {
+        match f {
+            Fail::Api(ApiError::InvalidInput { field, why }) => {
+                let field = match field.as_str() {
+                    "duration" => "duration",
+                    "reason" => "justification",
+                    "email" => "email",
+                    "name" => "name",
+                    _ => return Refusal::Other(Fail::Api(ApiError::InvalidInput { field, why })),
+                };
+                Refusal::Field(field, why)
+            }
+            other => Refusal::Other(other),
+        }
+    }
+}
+
+impl From<hallpass_store::StoreError> for Refusal {
+    fn from(e: hallpass_store::StoreError) -> Self {
+        Refusal::Other(Fail::Store(e))
+    }
+}
+
+pub async fn submit(
+    State(site): State<Arc<Site>>,
+    Path(token): Path<String>,
+    Form(f): Form<ApplyForm>,
+) -> Response {
+    let now = site.broker.now();
+    let store = site.broker.store();
+    let (link, flow) = match lookup(store, &token, now) {
+        Ok(Lookup::Open(l, f)) => (l, f),
+        Ok(Lookup::Closed(title, text)) => return site.page(StatusCode::GONE, title, &text),
+        Ok(Lookup::Unknown) => return site.not_found(),
+        Err(e) => return site.internal(e),
+    };
+    let o = match offer(store, &flow) {
+        Ok(o) => o,
+        Err(e) => return site.internal(e),
+    };
+    if !site.csrf.check(PURPOSE, &link.token_hash, &f.csrf, now) {
+        let mut st = typed(&f);
+        st.general = Some("This form has expired or did not come from this page. Check your answers and send it again.".into());
+        return render(&site, StatusCode::FORBIDDEN, &token, &o, &st);
+    }
+    if let Err(wait) = site.limits.link(link.id, now) {
+        return super::too_many(&site, wait);
+    }
+    let c = match check(&f, &flow, &o) {
+        Ok(c) => c,
+        Err(st) => return render(&site, StatusCode::UNPROCESSABLE_ENTITY, &token, &o, &st),
+    };
+    let status_token = random_hex(16);
+    let status_url = site.status_url(&status_token);
+    let org = site.org().to_string();
+    let broker = site.broker.clone();
+    let hash = link.token_hash;
+    let mail_on = broker.config().smtp.enabled();
+    let result: Result<RequestId, Refusal> = broker
+        .commit_with(|tx| {
+            let mut link = match tx.link_by_token(&hash)? {
+                Some(l) if l.state_at(now) == LinkState::Open => l,
+                _ => return Err(Refusal::Closed),
+            };
+            let flow = match tx.flow(&link.flow)? {
+                Some(f) if f.enabled && f.trigger == Trigger::AccessLink => f,
+                _ => return Err(Refusal::Closed),
+            };
+            let user = match tx.user_by_email(&c.email)? {
+                Some(u) if u.role == Role::External && u.status == UserStatus::Active => User {
+                    name: c.name.clone(),
+                    company: c.company.clone(),
+                    ssh_keys: c.ssh_key.clone().map(|k| vec![k]).unwrap_or(u.ssh_keys.clone()),
+                    ..u
+                },
+                Some(_) => {
+                    return Err(Refusal::Field(
+                        "email",
+                        "This address cannot be used with an access link. Use another one, or ask the person who sent you the link.".into(),
+                    ));
+                }
+                None => User {
+                    id: tx.next_user_id()?,
+                    email: c.email.clone(),
+                    name: c.name.clone(),
+                    phone: None,
+                    role: Role::External,
+                    status: UserStatus::Active,
+                    os: None,
+                    manager: None,
+                    groups: BTreeSet::new(),
+                    created_at: now,
+                    ssh_keys: c.ssh_key.clone().into_iter().collect(),
+                    company: c.company.clone(),
+                },
+            };
+            tx.put_user(&user)?;
+            let targets = offered_targets(tx.store(), &flow)?;
+            let draft = Draft {
+                flow: flow.name.clone(),
+                kind: RequestKind::Access,
+                bundle: None,
+                targets,
+                duration: Some(c.duration),
+                reason: c.justification.clone(),
+                again_of: None,
+            };
+            let req = open_in(tx, &broker, &user, Source::Link, &flow, &draft, now)?;
+            link.uses += 1;
+            tx.put_link(&link)?;
+            tx.put_status_pass(&StatusPass {
+                token_hash: token_hash(&status_token),
+                request: req.id,
+                user: user.id,
+                link: link.id,
+                created_at: now,
+            })?;
+            if mail_on {
+                mailer::enqueue(
+                    tx,
+                    broker.config(),
+                    now,
+                    mailer::status_link(&org, &user, req.id, &status_url),
+                )?;
+            }
+            Ok(req.id)
+        })
+        .await;
+    match result {
+        Ok(id) => {
+            tracing::info!(request = %id, link = %link.id, "request opened through an access link");
+            see_other(&format!("/s/{status_token}"))
+        }
+        Err(Refusal::Closed) => site.page(
+            StatusCode::GONE,
+            "This link no longer works",
+            "It was withdrawn, used up or expired just now. Nothing was sent or created.",
+        ),
+        Err(Refusal::Field(field, why)) => {
+            let mut st = typed(&f);
+            st.errors.insert(field, why);
+            render(&site, StatusCode::UNPROCESSABLE_ENTITY, &token, &o, &st)
+        }
+        Err(Refusal::Other(Fail::Api(ApiError::Conflict { why }))) => {
+            tracing::warn!(link = %link.id, why, "an access-link request could not be opened");
+            site.page(
+                StatusCode::CONFLICT,
+                "This request cannot be reviewed right now",
+                "Nobody is available to review requests for this access. Nothing was created; please tell the person who sent you the link.",
+            )
+        }
+        Err(Refusal::Other(e)) => site.internal(e),
+    }
+}
