@@ -575,3 +575,114 @@ fn mail_survives_an_smtp_outage_and_arrives_with_the_right_content() {
         "the status token reached the log"
     );
 }
+
+#[test]
+fn the_site_speaks_https_when_given_a_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (dir.path().join("web.crt"), dir.path().join("web.key"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    let d = Daemon::start_with(&format!(
+        "[web]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    d.ok(&[
+        "signup",
+        "--email",
+        "admin@example.com",
+        "--name",
+        "Ada Admin",
+    ]);
+    let url = format!("https://127.0.0.1:{port}/");
+    let mut headers = String::new();
+    wait_until(WAIT, "the HTTPS site to answer", || {
+        let out = Command::new("curl")
+            .args(["-sS", "-D", "-", "-o", "/dev/null", "--cacert"])
+            .arg(&cert)
+            .arg(&url)
+            .output()
+            .expect("curl is installed");
+        headers = String::from_utf8_lossy(&out.stdout).into_owned();
+        out.status.success()
+    });
+    assert!(headers.starts_with("HTTP/1.1 200"), "{headers}");
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age="),
+        "{headers}"
+    );
+    // Plain HTTP on the TLS port gets nowhere.
+    let plain = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+        ])
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .output()
+        .expect("curl");
+    assert_ne!(String::from_utf8_lossy(&plain.stdout).trim(), "200");
+    // A link made on a TLS site is an https:// URL.
+    d.ok(&[
+        "integrations",
+        "create",
+        "sandbox",
+        "--grant",
+        "/bin/true",
+        "--revoke",
+        "/bin/true",
+        "--resource",
+        "db:read",
+    ]);
+    d.ok(&[
+        "flows",
+        "create",
+        "vendor-db",
+        "--trigger",
+        "access-link",
+        "--target",
+        "sandbox/db/read",
+        "--approval",
+        "any-of",
+        "--approver",
+        "admins",
+    ]);
+    let link = d.ok(&["links", "create", "--flow", "vendor-db"]);
+    assert!(
+        link.trim()
+            .starts_with(&format!("https://127.0.0.1:{port}/l/")),
+        "{link}"
+    );
+}

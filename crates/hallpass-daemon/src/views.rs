@@ -37,6 +37,7 @@ pub fn user(store: &Store, u: &User) -> Result<UserView, StoreError> {
         manager_email,
         groups: u.groups.iter().cloned().collect(),
         created_at: u.created_at,
+        company: u.company.clone(),
     })
 }
 

@@ -73,6 +73,9 @@ pub struct UserView {
     pub manager_email: Option<String>,
     pub groups: Vec<GroupName>,
     pub created_at: Timestamp,
+    /// The company an external gave on an access link; empty for members.
+    #[serde(default)]
+    pub company: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

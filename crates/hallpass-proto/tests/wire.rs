@@ -40,6 +40,7 @@ fn user_view() -> UserView {
         manager_email: Some("ada@example.com".into()),
         groups: vec!["sre".parse().expect("group")],
         created_at: Timestamp(1_800_000_000_000),
+        company: "Vendor Ltd".into(),
     }
 }
 

@@ -86,6 +86,8 @@ pub enum Query {
     /// `Reply::Credentials` whatever the outcome (never `Msg::Failed`), so the overlay waiting
     /// for them can show the daemon's refusal.
     Credentials(GrantId),
+    /// Access links (admins and auditors).
+    Links,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,4 +125,6 @@ pub enum Action {
         name: FlowName,
         enabled: bool,
     },
+    CreateLink(hallpass_proto::NewLink),
+    RevokeLink(hallpass_core::LinkId),
 }

@@ -67,6 +67,7 @@ pub fn user(
         manager_email: manager.map(|(_, e)| e.to_string()),
         groups: groups.iter().map(|g| name(g)).collect(),
         created_at: NOW.minus(Duration::from_secs(86_400 * (30 + id))),
+        company: String::new(),
     }
 }
 
@@ -789,6 +790,7 @@ fn synthetic(id: u64) -> UserView {
         manager_email: Some(format!("manager{}@example.com", id / 10 + 1)),
         groups,
         created_at: NOW,
+        company: String::new(),
     }
 }
 

@@ -80,6 +80,7 @@ pub enum Reply {
         grant: GrantId,
         answer: Result<Credentials, CallError>,
     },
+    Links(Vec<hallpass_proto::LinkView>),
     Done(Done),
 }
 
@@ -97,6 +98,9 @@ pub enum Done {
     RoleChanged(UserView),
     Deleted(UserView),
     FlowToggled(Flow),
+    /// The URL is in here once: the overlay showing it drops it when it closes.
+    LinkCreated(hallpass_proto::LinkCreated),
+    LinkRevoked(hallpass_proto::LinkView),
 }
 
 /// Why a call failed.

@@ -36,6 +36,8 @@ pub enum Overlay {
     InviteForm(InviteForm),
     /// Shown once: the code is dropped when this closes.
     InviteCode(InviteCreated),
+    /// Shown once: the link's URL is dropped when this closes.
+    LinkUrl(hallpass_proto::LinkCreated),
     RolePicker(RolePicker),
     AuditFilter(AuditFilterForm),
     /// My access: one grant's credentials. They live only here, and are dropped when this
@@ -221,7 +223,9 @@ pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
     let mut cmds = vec![];
     let keep = match &mut overlay {
         Overlay::Help => !matches!(key.code, KeyCode::Char('?') | KeyCode::Char('q')),
-        Overlay::InviteCode(_) => !matches!(key.code, KeyCode::Enter | KeyCode::Char('q')),
+        Overlay::InviteCode(_) | Overlay::LinkUrl(_) => {
+            !matches!(key.code, KeyCode::Enter | KeyCode::Char('q'))
+        }
         Overlay::Confirm(c) => match key.code {
             KeyCode::Enter | KeyCode::Char('y') | KeyCode::Char('Y') => {
                 app.set_status(Tone::Info, format!("{}…", c.title));
@@ -435,6 +439,41 @@ pub fn render(app: &App, overlay: &Overlay, area: Rect, buf: &mut Buffer) {
             f.render(app, inner, buf);
         }
         Overlay::Credentials(c) => render_credentials(app, c, area, buf),
+        Overlay::LinkUrl(c) => {
+            let inner = frame(app, area, buf, 84, 10, "Access link created");
+            let expires = c.link.expires_at.map_or_else(
+                || "never (revoke it with x)".to_string(),
+                |e| {
+                    format!(
+                        "{} ({})",
+                        local(e, app.utc_offset_secs),
+                        relative(e, app.now)
+                    )
+                },
+            );
+            let lines = vec![
+                pane::kv(
+                    app,
+                    "link",
+                    format!("{} for flow {}", c.link.id, c.link.flow),
+                ),
+                Line::from(""),
+                Line::from(vec![
+                    Span::styled("url        ", t.dim()),
+                    Span::styled(c.url.clone(), t.key()),
+                ]),
+                pane::kv(app, "expires", expires),
+                Line::from(""),
+                Line::styled(
+                    "Shown once: send it to the person it is for. Anyone holding it can ask.",
+                    t.warn(),
+                ),
+                hint(app, &[("Enter/Esc", "close (the URL is forgotten)")]),
+            ];
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .render(inner, buf);
+        }
     }
 }
 

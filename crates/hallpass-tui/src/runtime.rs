@@ -473,6 +473,7 @@ pub fn describe_query(q: &Query) -> String {
         Query::Groups => "listing groups".into(),
         Query::VerifyAudit => "verifying the audit log".into(),
         Query::Credentials(id) => format!("reading the credentials of {id}"),
+        Query::Links => "listing access links".into(),
     }
 }
 
@@ -495,6 +496,8 @@ pub fn describe_action(a: &Action) -> String {
                 if *enabled { "enabling" } else { "disabling" }
             )
         }
+        Action::CreateLink(args) => format!("creating a link for flow {}", args.flow),
+        Action::RevokeLink(id) => format!("revoking link {id}"),
     }
 }
 
@@ -580,6 +583,13 @@ async fn load(c: HallpassClient, q: Query, tx: Tx) {
             Reply::Integrations,
         ),
         Query::Groups => send_result(&tx, c.list_groups(ctx()).await, what, page, Reply::Groups),
+        Query::Links => send_result(
+            &tx,
+            c.list_links(ctx(), None).await,
+            what,
+            page,
+            Reply::Links,
+        ),
         Query::VerifyAudit => {
             let r = c.verify_audit(ctx_for(Duration::from_secs(120))).await;
             send_result(&tx, r, what, page, Reply::Verification)
@@ -673,5 +683,15 @@ async fn act(c: HallpassClient, a: Action, tx: Tx) {
             None,
             |f| done(Done::FlowToggled(f)),
         ),
+        Action::CreateLink(args) => {
+            send_result(&tx, c.create_link(ctx(), args).await, what, None, |l| {
+                done(Done::LinkCreated(l))
+            })
+        }
+        Action::RevokeLink(id) => {
+            send_result(&tx, c.revoke_link(ctx(), id).await, what, None, |l| {
+                done(Done::LinkRevoked(l))
+            })
+        }
     }
 }

@@ -370,6 +370,7 @@ fn on_reply(app: &mut App, r: Reply) -> Vec<Cmd> {
             catalog::clamp(app);
         }
         Reply::Groups(g) => app.graph.groups = g,
+        Reply::Links(l) => app.catalog.links = l,
         Reply::Verification(v) => {
             app.audit.verification = Some(v);
             app.audit.verifying = false;
@@ -487,6 +488,20 @@ fn on_done(app: &mut App, d: Done) -> Vec<Cmd> {
         Done::Deleted(u) => {
             app.toast(Tone::Info, format!("Deleted {}.", u.email));
             reload_current(app, &people_screens)
+        }
+        Done::LinkCreated(l) => {
+            app.overlay = Some(Overlay::LinkUrl(l));
+            vec![Cmd::Load(Query::Links)]
+        }
+        Done::LinkRevoked(l) => {
+            app.toast(
+                Tone::Info,
+                format!(
+                    "Revoked link {} of flow {} (used {}).",
+                    l.id, l.flow, l.uses
+                ),
+            );
+            vec![Cmd::Load(Query::Links)]
         }
         Done::FlowToggled(f) => {
             app.toast(

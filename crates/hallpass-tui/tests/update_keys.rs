@@ -897,3 +897,83 @@ fn credentials_never_reach_debug_output() {
     assert!(overlay.contains("hp_g16"), "{overlay}");
     assert!(!overlay.contains("fixture-pw-7Hq2"), "{overlay}");
 }
+
+#[test]
+fn catalog_creates_a_link_shows_its_url_once_and_revokes_it() {
+    use hallpass_core::LinkId;
+    use hallpass_core::flow::Trigger;
+    use hallpass_core::link::LinkState;
+    use hallpass_proto::{LinkCreated, LinkView};
+    use hallpass_tui::message::Done;
+
+    let mut app = admin();
+    let cmds = goto(&mut app, ScreenId::Catalog);
+    assert!(
+        cmds.iter().any(|c| matches!(c, Cmd::Load(Query::Links))),
+        "admins load the links"
+    );
+    // The first fixture flow is self-serve: no links for it.
+    assert!(acts(&ch(&mut app, 'n')).is_empty());
+    assert!(app.overlay.is_none());
+
+    let mut flows = fixture::flows();
+    flows[0].flow.trigger = Trigger::AccessLink;
+    let flow = flows[0].flow.name.clone();
+    update(&mut app, Msg::Reply(Reply::Flows(flows)));
+    ch(&mut app, 'n');
+    let Some(Overlay::Confirm(c)) = &app.overlay else {
+        panic!("n asks for confirmation");
+    };
+    let Action::CreateLink(args) = &c.action else {
+        panic!("expected a link to be created: {:?}", c.action);
+    };
+    assert_eq!(args.flow, flow);
+    assert_eq!(acts(&key(&mut app, KeyCode::Enter)).len(), 1);
+
+    let link = LinkView {
+        id: LinkId(4),
+        flow: flow.clone(),
+        state: LinkState::Open,
+        created_by: "ada@example.com".into(),
+        created_at: NOW,
+        expires_at: None,
+        max_uses: Some(2),
+        uses: 1,
+        revoked_at: None,
+        note: String::new(),
+    };
+    let url = "https://access.example.com/l/0123456789abcdef0123456789abcdef";
+    let cmds = update(
+        &mut app,
+        Msg::Reply(Reply::Done(Done::LinkCreated(LinkCreated {
+            link: link.clone(),
+            url: url.into(),
+        }))),
+    );
+    assert!(cmds.iter().any(|c| matches!(c, Cmd::Load(Query::Links))));
+    assert!(
+        screen_text(&app).contains("access.example.com/l/0123"),
+        "the URL is shown"
+    );
+    key(&mut app, KeyCode::Enter);
+    assert!(app.overlay.is_none());
+    update(&mut app, Msg::Reply(Reply::Links(vec![link])));
+    let text = screen_text(&app);
+    assert!(
+        !text.contains("0123456789abcdef"),
+        "the URL is gone once closed"
+    );
+    assert!(text.contains("L-4 open, 1/2 uses"), "{text}");
+
+    ch(&mut app, 'x');
+    let Some(Overlay::Confirm(c)) = &app.overlay else {
+        panic!("x asks for confirmation");
+    };
+    assert_eq!(c.action, Action::RevokeLink(LinkId(4)));
+
+    // Grantees may not.
+    let mut g = grace();
+    goto(&mut g, ScreenId::Catalog);
+    update(&mut g, Msg::Reply(Reply::Flows(fixture::flows())));
+    assert!(acts(&ch(&mut g, 'n')).is_empty() && g.overlay.is_none());
+}

@@ -1,4 +1,6 @@
-//! Flows, bundles and integrations: lists and details, and enabling or disabling a flow (`e`).
+//! Flows, bundles and integrations: lists and details, enabling or disabling a flow (`e`), and
+//! an access-link flow's links: create one (`n`, its URL shown once) or revoke the newest open
+//! one (`x`).
 //! Invariant: integration secrets are never shown (the daemon returns only references, and this
 //! view shows only the connector kind and resources).
 
@@ -13,14 +15,19 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Widget};
 
+use hallpass_core::link::LinkState;
+
 use crate::app::{App, Tone};
+use crate::display::relative;
 use crate::effect::{Action, Cmd, Query};
 use crate::layout;
+use crate::overlay::{Confirm, Overlay};
 use crate::pane;
 use crate::scroll::{Nav, Scroll};
 
 pub const KEYS: &[(&str, &str)] = &[
     ("e", "enable/disable flow"),
+    ("n x", "link"),
     ("← →", "flows/bundles/integrations"),
 ];
 
@@ -39,17 +46,102 @@ pub struct Catalog {
     pub tab: Tab,
     pub bundles: Vec<Bundle>,
     pub integrations: Vec<Integration>,
+    /// Every access link (admins and auditors); never their URLs.
+    pub links: Vec<hallpass_proto::LinkView>,
     pub flows_scroll: Scroll,
     pub bundles_scroll: Scroll,
     pub integrations_scroll: Scroll,
 }
 
-pub fn load(_app: &App) -> Vec<Cmd> {
-    vec![
+pub fn load(app: &App) -> Vec<Cmd> {
+    let mut cmds = vec![
         Cmd::Load(Query::Flows),
         Cmd::Load(Query::Bundles),
         Cmd::Load(Query::Integrations),
-    ]
+    ];
+    if app.is_reader() {
+        cmds.push(Cmd::Load(Query::Links));
+    }
+    cmds
+}
+
+/// How long a link made here stays usable.
+const NEW_LINK_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+/// The selected flow, when it is requested through access links.
+fn selected_link_flow(app: &App) -> Option<hallpass_core::FlowName> {
+    app.flows
+        .get(app.catalog.flows_scroll.selected)
+        .filter(|f| f.flow.trigger == Trigger::AccessLink)
+        .map(|f| f.flow.name.clone())
+}
+
+fn link_key(app: &mut App, create: bool) -> Vec<Cmd> {
+    if !app.is_admin() {
+        app.set_status(
+            Tone::Warn,
+            "Creating and revoking access links is for admins.",
+        );
+        return vec![];
+    }
+    let Some(flow) = selected_link_flow(app) else {
+        app.set_status(
+            Tone::Warn,
+            "Links are for access-link flows (`hallpass flows create --trigger access-link`).",
+        );
+        return vec![];
+    };
+    let now = app.now;
+    let action = if create {
+        Action::CreateLink(hallpass_proto::NewLink {
+            flow: flow.clone(),
+            expires_in_secs: Some(NEW_LINK_TTL.as_secs()),
+            max_uses: None,
+            note: String::new(),
+        })
+    } else {
+        let newest = app
+            .catalog
+            .links
+            .iter()
+            .filter(|l| l.flow == flow && l.state == LinkState::Open)
+            .filter(|l| l.expires_at.is_none_or(|e| e > now))
+            .max_by_key(|l| l.id);
+        match newest {
+            Some(l) => Action::RevokeLink(l.id),
+            None => {
+                app.set_status(
+                    Tone::Warn,
+                    format!("Flow {flow} has no open link to revoke."),
+                );
+                return vec![];
+            }
+        }
+    };
+    let (title, lines) = match &action {
+        Action::RevokeLink(id) => (
+            format!("Revoke link {id}"),
+            vec![format!(
+                "Link {id} of flow {flow} will open nothing from now on; requests it opened go on."
+            )],
+        ),
+        _ => (
+            format!("New link for {flow}"),
+            vec![
+                format!(
+                    "A link for flow {flow}, usable for {}, any number of times.",
+                    dur(NEW_LINK_TTL)
+                ),
+                "Its URL is shown once. (`hallpass links create` sets other limits.)".into(),
+            ],
+        ),
+    };
+    app.overlay = Some(Overlay::Confirm(Confirm {
+        title,
+        lines,
+        action,
+    }));
+    vec![]
 }
 
 fn rects(body: Rect) -> (Rect, Rect, Rect) {
@@ -125,6 +217,8 @@ pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
                 return vec![Cmd::Act(Action::SetFlowEnabled { name, enabled })];
             }
         }
+        KeyCode::Char('n') if app.catalog.tab == Tab::Flows => return link_key(app, true),
+        KeyCode::Char('x') if app.catalog.tab == Tab::Flows => return link_key(app, false),
         _ => {}
     }
     vec![]
@@ -291,6 +385,34 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                     }
                     if !fl.description.is_empty() {
                         lines.push(pane::kv(app, "about", fl.description.clone()));
+                    }
+                    if fl.trigger == Trigger::AccessLink {
+                        let links: Vec<_> = c.links.iter().filter(|l| l.flow == fl.name).collect();
+                        if links.is_empty() {
+                            lines.push(pane::kv(app, "links", "none yet (n: new link)"));
+                        }
+                        for l in links {
+                            let uses = match l.max_uses {
+                                Some(m) => format!("{}/{m} uses", l.uses),
+                                None => format!("{} uses", l.uses),
+                            };
+                            let state = if l.state == LinkState::Open
+                                && l.expires_at.is_some_and(|e| e <= app.now)
+                            {
+                                LinkState::Expired
+                            } else {
+                                l.state
+                            };
+                            let expires = l
+                                .expires_at
+                                .map(|e| format!(", expires {}", relative(e, app.now)))
+                                .unwrap_or_default();
+                            lines.push(pane::kv(
+                                app,
+                                "link",
+                                format!("{} {state}, {uses}{expires}", l.id),
+                            ));
+                        }
                     }
                     lines
                 }

@@ -336,6 +336,10 @@ pub fn user_details(u: &UserView, now: Timestamp) -> Details {
         .row("status", u.status.to_string())
         .opt("phone", u.phone.clone())
         .opt(
+            "company",
+            (!u.company.is_empty()).then(|| u.company.clone()),
+        )
+        .opt(
             "os user",
             match (&u.os_user, u.os_uid) {
                 (Some(n), Some(uid)) => Some(format!("{n} (uid {uid})")),
