@@ -672,3 +672,29 @@ async fn links_requests_and_emails_cannot_be_enumerated() {
         .expect(404, "an unknown status token");
     site.stop().await;
 }
+
+#[tokio::test]
+async fn an_external_cannot_take_a_members_address() {
+    let site = Site::start(|_| {}).await;
+    let path = site.db_link().await;
+    let page = site.http.get(&path).await.expect(200, "link page");
+    let mut form = good_form(&page.csrf());
+    form[2].1 = ADMIN_EMAIL.to_uppercase();
+    let users = user_count(&site.d).await;
+    let r = site
+        .http
+        .post(&path, &as_pairs(&form), &[])
+        .await
+        .expect(422, "a member's address");
+    assert!(r.body.contains("id=\"email-error\""), "{}", r.body);
+    assert_eq!(user_count(&site.d).await, users, "nothing created");
+    assert!(pending(&site.d).await.is_empty());
+    let admin = site
+        .d
+        .admin()
+        .get_user(ctx(), email_ref(ADMIN_EMAIL))
+        .await
+        .done("the admin");
+    assert_eq!(admin.role, Role::Admin, "the member is untouched");
+    site.stop().await;
+}

@@ -446,7 +446,7 @@ fn outbox(d: &Daemon) -> Vec<Value> {
 fn mail_survives_an_smtp_outage_and_arrives_with_the_right_content() {
     let smtp = free_port();
     let web = free_port();
-    let d = Daemon::start_with(&format!(
+    let mut d = Daemon::start_with(&format!(
         "[web]\nlisten = \"127.0.0.1:{web}\"\n\
          [smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"none\"\n\
          from = \"E2E Corp access <access@e2e.example>\"\nretry_initial = \"1s\"\nretry_max = \"1s\"\ntimeout = \"5s\"\n"
@@ -541,6 +541,11 @@ fn mail_survives_an_smtp_outage_and_arrives_with_the_right_content() {
             .and_then(|v| v.to_str().ok())
             .expect("a status page")
     );
+
+    // A restart during the outage loses nothing: the outbox is in the store.
+    d.stop();
+    d.restart();
+    assert_eq!(outbox(&d).len(), 2, "both messages still wait");
 
     // The server comes up: both arrive, the outbox empties.
     let sink = Sink::start(smtp, d.dir.path());

@@ -23,7 +23,7 @@ use maud::{DOCTYPE, Markup, html};
 use tokio::sync::watch;
 
 use crate::broker::{Broker, Fail};
-use crate::config::{Config, SmtpConfig, SmtpTls};
+use crate::config::{SmtpConfig, SmtpTls};
 
 /// A message about to be queued.
 pub struct Outgoing {
@@ -35,12 +35,7 @@ pub struct Outgoing {
 }
 
 /// Queues `m` for delivery as soon as possible.
-pub fn enqueue(
-    tx: &mut Txn<'_>,
-    _config: &Config,
-    now: Timestamp,
-    m: Outgoing,
-) -> Result<(), StoreError> {
+pub fn enqueue(tx: &mut Txn<'_>, now: Timestamp, m: Outgoing) -> Result<(), StoreError> {
     let mail = Mail {
         id: tx.next_mail_id()?,
         to: m.to,
@@ -259,7 +254,7 @@ async fn follow_events(broker: &Broker) -> Result<bool, Fail> {
         .commit(|tx| {
             for e in &events {
                 if let Some(m) = about_external(tx, &org, e)? {
-                    enqueue(tx, broker.config(), now, m)?;
+                    enqueue(tx, now, m)?;
                 }
             }
             tx.set_mail_cursor(last)?;

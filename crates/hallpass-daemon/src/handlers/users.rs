@@ -109,12 +109,7 @@ pub async fn invite(s: &Session, c: &Caller, args: InviteArgs) -> Result<InviteC
             )?;
             if emailed {
                 let org = &s.broker.config().organisation;
-                mailer::enqueue(
-                    tx,
-                    s.broker.config(),
-                    now,
-                    mailer::invite(org, &user, &code, expires_at),
-                )?;
+                mailer::enqueue(tx, now, mailer::invite(org, &user, &code, expires_at))?;
             }
             Ok(user)
         })

@@ -125,7 +125,6 @@ fn offer(store: &Store, flow: &Flow) -> Result<Offer, Fail> {
         } else {
             flow.description.clone()
         },
-        description: String::new(),
         needs_ssh_key: needs_ssh_key(store, &targets)?,
         targets: targets.iter().map(ToString::to_string).collect(),
         max: format_duration(flow.max_duration),
@@ -376,13 +375,16 @@ pub async fn submit(
                     ssh_keys: c.ssh_key.clone().map(|k| vec![k]).unwrap_or(u.ssh_keys.clone()),
                     ..u
                 },
-                Some(_) => {
+                // A member's address: an external may not act as them. (Only someone holding a
+                // valid link gets this far, rate-limited per link and per address.)
+                Some(u) if u.status != UserStatus::Deleted => {
                     return Err(Refusal::Field(
                         "email",
                         "This address cannot be used with an access link. Use another one, or ask the person who sent you the link.".into(),
                     ));
                 }
-                None => User {
+                // A deleted account's history stays with it; a new person gets a new id.
+                Some(_) | None => User {
                     id: tx.next_user_id()?,
                     email: c.email.clone(),
                     name: c.name.clone(),
@@ -421,7 +423,6 @@ pub async fn submit(
             if mail_on {
                 mailer::enqueue(
                     tx,
-                    broker.config(),
                     now,
                     mailer::status_link(&org, &user, req.id, &status_url),
                 )?;

@@ -31,8 +31,6 @@ use tower::ServiceExt;
 use crate::broker::Broker;
 use crate::config::WebConfig;
 
-pub use guard::CSRF_MAX_AGE;
-
 const STYLE: &str = include_str!("style.css");
 const COUNTDOWN: &str = include_str!("countdown.js");
 

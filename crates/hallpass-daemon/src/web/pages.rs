@@ -26,7 +26,6 @@ pub enum GrantState {
 /// What a link offers, for its page.
 pub struct Offer {
     pub title: String,
-    pub description: String,
     pub targets: Vec<String>,
     pub max: String,
     pub approval: String,
@@ -127,7 +126,6 @@ pub fn offer(org: &str, action: &str, csrf: &str, o: &Offer, form: &FormState) -
             h1 { (org) " offers you access" }
             section.card aria-labelledby="offer-title" {
                 h2 #offer-title { (o.title) }
-                @if !o.description.is_empty() { p { (o.description) } }
                 dl.facts {
                     dt { "Access to" }
                     dd { ul.targets { @for t in &o.targets { li { code { (t) } } } } }
