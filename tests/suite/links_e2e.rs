@@ -480,6 +480,11 @@ fn mail_survives_an_smtp_outage_and_arrives_with_the_right_content() {
             .first()
             .is_some_and(|m| m["attempts"].as_u64() >= Some(1) && m["last_error"].is_string())
     });
+    wait_until(WAIT, "the trouble to be audited", || {
+        d.json(None, &["audit", "--action", "mail.failing"])
+            .to_string()
+            .contains("grace@example.com")
+    });
     let waiting = serde_json::to_string(&outbox(&d)).expect("json");
     assert!(!waiting.contains(&code), "the outbox listing shows no body");
 

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hallpass_core::audit::{Actor, AuditEntry, Source};
 use hallpass_core::event::{Event, EventKind};
 use hallpass_core::grant::EndReason;
 use hallpass_core::outbox::Mail;
@@ -312,6 +313,10 @@ async fn deliver(cfg: &SmtpConfig, m: &Mail) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Failed attempts after which a message's trouble is audited (admins see it in `hallpass
+/// audit` as well as in `hallpass outbox` and the log).
+const ALERT_AFTER: u32 = 3;
+
 fn backoff(cfg: &SmtpConfig, attempts: u32) -> Duration {
     let factor = 1u32 << attempts.saturating_sub(1).min(16);
     cfg.retry_initial.saturating_mul(factor).min(cfg.retry_max)
@@ -343,7 +348,27 @@ async fn deliver_due(broker: &Broker) -> Result<Option<Timestamp>, Fail> {
                     last_error: Some(error.clone()),
                     ..m.clone()
                 };
-                broker.commit(|tx| Ok(tx.put_mail(&updated)?)).await?;
+                broker
+                    .commit(|tx| {
+                        tx.put_mail(&updated)?;
+                        if attempts == ALERT_AFTER {
+                            tx.audit(
+                                after,
+                                AuditEntry::new(
+                                    Actor::System,
+                                    Source::System,
+                                    "mail.failing",
+                                    m.id,
+                                    format!(
+                                        "{} e-mail to {} not delivered after {attempts} attempts ({error}); still retrying",
+                                        m.purpose, m.to
+                                    ),
+                                ),
+                            )?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
                 tracing::warn!(mail = %m.id, purpose = %m.purpose, attempts, next_attempt = %at, %error, "e-mail not delivered; will retry");
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
