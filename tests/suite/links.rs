@@ -698,3 +698,58 @@ async fn an_external_cannot_take_a_members_address() {
     assert_eq!(admin.role, Role::Admin, "the member is untouched");
     site.stop().await;
 }
+
+#[tokio::test]
+async fn garbage_forms_get_a_clear_page_and_change_nothing() {
+    let site = Site::start(|c| c.web.requests_per_minute = 1000).await;
+    let path = site.db_link().await;
+    let page = site.http.get(&path).await.expect(200, "link page");
+    let csrf = page.csrf();
+    let users = user_count(&site.d).await;
+    let mut bodies: Vec<Vec<u8>> = vec![
+        vec![],
+        b"%%%".to_vec(),
+        b"name=%FF%FE&email=%C0".to_vec(),
+        b"name=a&name=b".to_vec(),
+        b"=&&=&==".to_vec(),
+        vec![0xff, 0x00, 0x13, 0x37],
+        format!("csrf={csrf}&duration=99999999999999999999d").into_bytes(),
+        format!("csrf={csrf}&ssh_key=ssh-ed25519%20AAAA").into_bytes(),
+    ];
+    // A small deterministic spray of printable noise.
+    let mut x: u32 = 0x2545_f491;
+    for _ in 0..40 {
+        let n = (x % 300) as usize;
+        let mut b = Vec::with_capacity(n);
+        for _ in 0..n {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            b.push(b"abc=&%20xyz019+-_.~%"[(x % 20) as usize]);
+        }
+        bodies.push(b);
+    }
+    for body in bodies {
+        let shown = String::from_utf8_lossy(&body).into_owned();
+        let r = site.http.post_raw(&path, body).await;
+        assert!(
+            (400..500).contains(&r.status),
+            "{shown:?} answered {}: {}",
+            r.status,
+            r.body
+        );
+        assert!(r.header("content-security-policy").is_some());
+        let r = site
+            .http
+            .post_raw(
+                "/s/0123456789abcdef0123456789abcdef/release",
+                shown.into_bytes(),
+            )
+            .await;
+        assert!((400..500).contains(&r.status), "release: {}", r.status);
+    }
+    assert_eq!(user_count(&site.d).await, users, "nothing created");
+    assert!(pending(&site.d).await.is_empty());
+    site.http.get(&path).await.expect(200, "still serving");
+    site.stop().await;
+}

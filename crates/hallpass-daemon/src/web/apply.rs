@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -326,8 +327,12 @@ impl From<hallpass_store::StoreError> for Refusal {
 pub async fn submit(
     State(site): State<Arc<Site>>,
     Path(token): Path<String>,
-    Form(f): Form<ApplyForm>,
+    form: Result<Form<ApplyForm>, FormRejection>,
 ) -> Response {
+    let f = match form {
+        Ok(Form(f)) => f,
+        Err(r) => return super::unreadable(&site, &r),
+    };
     let now = site.broker.now();
     let store = site.broker.store();
     let (link, flow) = match lookup(store, &token, now) {

@@ -238,6 +238,23 @@ async fn security_headers(State(site): State<Arc<Site>>, req: Request, next: Nex
     r
 }
 
+/// The page for a form body that could not be read (too big, not a form, not UTF-8).
+fn unreadable(site: &Site, r: &axum::extract::rejection::FormRejection) -> Response {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        site.page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too much text",
+            "The form was larger than this site accepts. Shorten what you typed and send it again.",
+        )
+    } else {
+        site.page(
+            StatusCode::BAD_REQUEST,
+            "The form could not be read",
+            "Open the page again and send the form from there.",
+        )
+    }
+}
+
 /// A redirect after a successful POST (303, so a reload does not resubmit).
 fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -216,8 +217,12 @@ pub struct ReleaseForm {
 pub async fn release(
     State(site): State<Arc<Site>>,
     Path(token): Path<String>,
-    Form(f): Form<ReleaseForm>,
+    form: Result<Form<ReleaseForm>, FormRejection>,
 ) -> Response {
+    let f = match form {
+        Ok(Form(f)) => f,
+        Err(r) => return super::unreadable(&site, &r),
+    };
     let (pass, req, user) = match find(&site, &token) {
         Ok(Some(found)) => found,
         Ok(None) => return site.not_found(),
