@@ -8,6 +8,7 @@ mod daemon_lifecycle;
 mod drift;
 mod e2e;
 mod failed_grants;
+mod policy;
 mod postgres;
 mod restart;
 mod socket;

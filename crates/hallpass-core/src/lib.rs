@@ -14,6 +14,7 @@ pub mod grant;
 pub mod id;
 pub mod integration;
 pub mod policy;
+pub mod policy_doc;
 pub mod request;
 pub mod time;
 pub mod user;

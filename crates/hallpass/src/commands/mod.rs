@@ -14,6 +14,7 @@ pub mod grants;
 pub mod groups;
 pub mod integrations;
 pub mod keys;
+pub mod policy;
 pub mod requests;
 pub mod users;
 
@@ -77,6 +78,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Release(a) => grants::release(&inv.connect().await?, out, a).await,
         Command::Revoke(a) => grants::revoke(&inv.connect().await?, out, a).await,
         Command::Extend(a) => grants::extend(&inv.connect().await?, out, a).await,
+        Command::Export(a) => policy::export(&inv.connect().await?, out, a).await,
+        Command::Apply(a) => policy::apply(&inv.connect().await?, out, a).await,
         Command::Drift(a) => drift::run(&inv.connect().await?, out, a).await,
         Command::Keys(c) => keys::run(&inv.connect().await?, out, c).await,
         Command::Audit(a) => audit::run(&inv.connect().await?, out, a).await,
