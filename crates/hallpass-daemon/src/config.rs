@@ -161,6 +161,13 @@ impl Default for Config {
     }
 }
 
+/// Largest `store.cache_mb`: 1 TiB.
+pub const MAX_CACHE_MB: u64 = 1 << 20;
+/// Largest `connectors.max_concurrent`.
+pub const MAX_CONCURRENT: usize = 1 << 16;
+/// Longest `expiry.retry_max`.
+pub const MAX_RETRY: Duration = Duration::from_secs(7 * 86_400);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -194,17 +201,26 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.store.cache_mb == 0 {
-            return Err("store.cache_mb must be at least 1".into());
+        // Upper bounds keep what the daemon computes from these in range (cache bytes, the
+        // connector semaphore, jittered retry delays): found by the `config` fuzz target.
+        if !(1..=MAX_CACHE_MB).contains(&self.store.cache_mb) {
+            return Err(format!(
+                "store.cache_mb must be between 1 and {MAX_CACHE_MB}"
+            ));
         }
-        if self.connectors.max_concurrent == 0 {
-            return Err("connectors.max_concurrent must be at least 1".into());
+        if !(1..=MAX_CONCURRENT).contains(&self.connectors.max_concurrent) {
+            return Err(format!(
+                "connectors.max_concurrent must be between 1 and {MAX_CONCURRENT}"
+            ));
         }
         if self.expiry.retry_initial.is_zero() || self.expiry.retry_initial > self.expiry.retry_max
         {
             return Err(
                 "expiry.retry_initial must be above zero and at most expiry.retry_max".into(),
             );
+        }
+        if self.expiry.retry_max > MAX_RETRY {
+            return Err("expiry.retry_max must be at most 7d".into());
         }
         if self.invites.ttl < Duration::from_secs(60) {
             return Err("invites.ttl must be at least 1m".into());
