@@ -10,3 +10,4 @@ mod failed_grants;
 mod restart;
 mod socket;
 mod tui_e2e;
+mod warnings;
