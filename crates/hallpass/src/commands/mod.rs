@@ -14,6 +14,7 @@ pub mod groups;
 pub mod integrations;
 pub mod requests;
 pub mod users;
+pub mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -77,6 +78,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Extend(a) => grants::extend(&inv.connect().await?, out, a).await,
         Command::Audit(a) => audit::run(&inv.connect().await?, out, a).await,
         Command::Events(a) => events::run(&inv.connect().await?, out, a).await,
+        Command::Watch(a) => watch::run(inv.socket, a).await,
     }
 }
 
