@@ -11,3 +11,4 @@ mod restart;
 mod socket;
 mod tui_e2e;
 mod warnings;
+mod watch;

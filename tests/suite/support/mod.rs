@@ -4,3 +4,4 @@ pub mod harness;
 // Not every module uses every helper (e.g. `Daemon::stop` is for restart tests).
 #[allow(dead_code)]
 pub mod binaries;
+pub mod notify_bus;

@@ -36,12 +36,15 @@ pub struct WatchArgs {
 
 pub async fn run(socket: PathBuf, a: WatchArgs) -> Result<(), Failure> {
     let cfg = match a.config.or_else(WatchConfig::default_path) {
-        Some(path) => WatchConfig::load(&path).map_err(|e| Failure::invalid("--config", e.to_string()))?,
+        Some(path) => {
+            WatchConfig::load(&path).map_err(|e| Failure::invalid("--config", e.to_string()))?
+        }
         None => WatchConfig::default(),
     };
     let (updates_tx, updates_rx) = mpsc::unbounded_channel();
     let (signals_tx, signals_rx) = mpsc::unbounded_channel();
-    let presenter = present::Presenter::new(cfg.clone(), socket.clone(), updates_tx.clone(), signals_tx);
+    let presenter =
+        present::Presenter::new(cfg.clone(), socket.clone(), updates_tx.clone(), signals_tx);
     let follower = follow::Follower::new(socket, cfg, a.since, updates_tx);
     let shown = tokio::spawn(presenter.run(updates_rx, signals_rx));
     follower.run().await;

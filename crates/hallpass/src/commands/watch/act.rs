@@ -89,7 +89,10 @@ async fn outcome(s: &Session, cfg: &WatchConfig, press: Press) -> Notice {
                 r = call(s.client.reject(ctx(), id, Some(reason)).await);
             }
             match r {
-                Ok(v) => done(format!("You rejected {id}"), format!("{} is now {}.", v.id, v.status)),
+                Ok(v) => done(
+                    format!("You rejected {id}"),
+                    format!("{} is now {}.", v.id, v.status),
+                ),
                 Err(e) => done(format!("Could not reject {id}"), e.to_string()),
             }
         }

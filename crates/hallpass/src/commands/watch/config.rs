@@ -193,7 +193,11 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/watch.example.toml");
         let cfg = WatchConfig::load(&path).expect("the example parses");
         let d = WatchConfig::default();
-        assert_eq!(cfg.show.len(), Kind::ALL.len(), "the example lists every kind");
+        assert_eq!(
+            cfg.show.len(),
+            Kind::ALL.len(),
+            "the example lists every kind"
+        );
         assert_ne!(cfg.expiring, d.expiring);
         assert_eq!(
             cfg.quiet_hours,

@@ -180,11 +180,22 @@ impl Follower {
                 request,
                 requester,
                 requester_email,
+                approvers,
                 ..
             } = &e.kind
             {
                 c.requesters.insert(*request, *requester);
                 c.names.insert(*requester, requester_email.clone());
+                // My own request: learn who may approve it while it is pending (a requester may
+                // not read users, but sees their request's approvers), to name who decided.
+                if *requester == c.me.id
+                    && approvers.iter().any(|a| !c.names.contains_key(a))
+                    && let Ok(v) = s.client.get_request(ctx(), *request).await?
+                {
+                    for a in v.approvers {
+                        c.names.insert(a.id, a.email);
+                    }
+                }
             }
             if let Some(r) = c.needs_requester(e)
                 && let Ok(v) = s.client.get_request(ctx(), r).await?

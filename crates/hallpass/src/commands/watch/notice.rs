@@ -168,7 +168,10 @@ impl Classifier {
                 (*complete && self.mine(*request)).then(|| Notice {
                     kind: Kind::Decisions,
                     summary: format!("{request} approved"),
-                    body: format!("Approved by {}; your access is being set up.", self.name(*by)),
+                    body: format!(
+                        "Approved by {}; your access is being set up.",
+                        self.name(*by)
+                    ),
                     act: None,
                 })
             }
@@ -217,7 +220,7 @@ impl Classifier {
                     body: format!(
                         "Until {} ({} from now). How to connect: `hallpass grants show {grant}`.",
                         when(*expires_at),
-                        format_duration_short(e.at.until(*expires_at))
+                        format_duration_short(whole_secs(e.at.until(*expires_at)))
                     ),
                     act: None,
                 }
@@ -241,7 +244,7 @@ impl Classifier {
                 target,
                 expires_at,
             } => {
-                let left = e.at.until(*expires_at);
+                let left = whole_secs(e.at.until(*expires_at));
                 (*user == me && self.first_warning_within(*grant, left)).then(|| Notice {
                     kind: Kind::Expiring,
                     summary: format!("{target} ends in {}", format_duration_short(left)),
@@ -360,16 +363,19 @@ impl Classifier {
     }
 }
 
+/// `d` rounded to the nearest second (a warning fired a few milliseconds late still reads
+/// "5m", not "4m59s").
+fn whole_secs(d: Duration) -> Duration {
+    Duration::from_secs((d.as_millis() as u64 + 500) / 1000)
+}
+
 /// A burst of more than `max` notices becomes one summary; fewer are shown one by one.
 pub fn coalesce(notices: Vec<Notice>, max: usize) -> Vec<Notice> {
     if notices.len() <= max {
         return notices;
     }
     let n = notices.len();
-    let approvals = notices
-        .iter()
-        .filter(|x| x.kind == Kind::Approvals)
-        .count();
+    let approvals = notices.iter().filter(|x| x.kind == Kind::Approvals).count();
     let summary = if approvals == n {
         format!("{n} requests wait for your approval")
     } else {

@@ -18,12 +18,13 @@ use super::config::WatchConfig;
 use super::desktop::{Desktop, Signal};
 use super::notice::{Act, Notice, Update, coalesce};
 
-/// A burst is shown at the latest this long after its first notice, however busy it stays.
+/// A burst is shown at the latest this long (or twice the window) after its first notice,
+/// however busy it stays.
 const BURST_MAX: Duration = Duration::from_secs(1);
 /// Notices kept while the service is missing (the oldest are dropped beyond this).
 const KEEP: usize = 200;
 const RETRY_FIRST: Duration = Duration::from_millis(500);
-const RETRY_MAX: Duration = Duration::from_secs(30);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 pub struct Presenter {
     cfg: WatchConfig,
@@ -116,9 +117,10 @@ impl Presenter {
             Update::Show(n) => {
                 let now = Instant::now();
                 let soft = now + self.cfg.burst_window;
+                let longest = BURST_MAX.max(self.cfg.burst_window * 2);
                 self.burst_due = Some(match self.burst_due {
                     Some((_, hard)) => (soft, hard),
-                    None => (soft, now + BURST_MAX),
+                    None => (soft, now + longest),
                 });
                 self.burst.push(n);
             }
@@ -231,6 +233,11 @@ impl Presenter {
                 Err(())
             };
             if shown.is_err() {
+                if self.pending.is_empty() {
+                    eprintln!(
+                        "hallpass watch: keeping notifications until the notification service is back"
+                    );
+                }
                 self.pending.push(n);
                 self.pending.extend(rest);
                 if self.pending.len() > KEEP {
