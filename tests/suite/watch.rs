@@ -407,3 +407,97 @@ fn a_missing_notification_service_is_reported_once_and_caught_up() {
         "watch kept following:\n{log}"
     );
 }
+
+#[test]
+fn extend_on_the_warning_asks_for_more_time_and_failures_are_told() {
+    let d = Daemon::start_with_expiry("warn_before = [\"4s\", \"2s\"]");
+    let (grant, revoke, _) = recording_scripts(d.dir.path());
+    signup(&d);
+    let grant_cmd = format!("/bin/sh {}", grant.display());
+    let revoke_cmd = format!("/bin/sh {}", revoke.display());
+    d.ok(&[
+        "integrations",
+        "create",
+        "sandbox",
+        "--grant",
+        &grant_cmd,
+        "--revoke",
+        &revoke_cmd,
+        "--resource",
+        "db:read,write",
+    ]);
+    d.ok(&[
+        "integrations",
+        "create",
+        "broken",
+        "--grant",
+        "/bin/false",
+        "--revoke",
+        "/bin/true",
+        "--resource",
+        "db:read",
+    ]);
+    for (name, target) in [
+        ("auto-db", "sandbox/db/read"),
+        ("auto-broken", "broken/db/read"),
+    ] {
+        d.ok(&[
+            "flows",
+            "create",
+            name,
+            "--everyone",
+            "--target",
+            target,
+            "--approval",
+            "auto",
+            "--max",
+            "1h",
+            "--default",
+            "10m",
+        ]);
+    }
+    let bus = Bus::start();
+    let server = NotifyServer::start(&bus);
+    let config = format!("{}extend_by = \"1m\"\n", watch_config("50ms"));
+    let _w = Watch::start(&d, &bus, None, &config);
+
+    let r = d.json(
+        None,
+        &[
+            "request",
+            "--flow",
+            "auto-db",
+            "--resource",
+            "sandbox/db/read",
+            "--duration",
+            "6s",
+            "--reason",
+            "quick look",
+        ],
+    );
+    let g = r["grants"][0]["id"].as_u64().expect("a grant");
+    let soon = server.wait_for("sandbox/db/read ends in 4s");
+    let before = d.json(None, &["grants", "show", &g.to_string()])["expires_at"]
+        .as_i64()
+        .expect("expires_at");
+    server.invoke(soon.id, "extend");
+    server.wait_for(&format!("Extension asked for G-{g}"));
+    server.wait_for(&format!("Access extended: G-{g}"));
+    let after = d.json(None, &["grants", "show", &g.to_string()])["expires_at"]
+        .as_i64()
+        .expect("expires_at");
+    assert_eq!(after - before, 60_000, "one more minute");
+
+    // A grant the connector cannot make.
+    d.ok(&[
+        "request",
+        "--flow",
+        "auto-broken",
+        "--resource",
+        "broken/db/read",
+        "--reason",
+        "try",
+    ]);
+    let failed = server.wait_for("Access could not be granted: broken/db/read");
+    assert!(failed.body.starts_with("G-"), "{}", failed.body);
+}
