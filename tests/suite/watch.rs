@@ -363,6 +363,12 @@ fn a_daemon_killed_and_restarted_loses_and_repeats_no_notification() {
     let after = request(&d, None, "5m", "after the restart");
     server.wait_for(&format!("{after} waits"));
     w.wait_log("reconnected to hallpassd", 1);
+    let log = w.log();
+    assert_eq!(
+        log.matches("lost hallpassd").count(),
+        1,
+        "the outage is reported once:\n{log}"
+    );
     // Events arrive in cursor order, so everything before `after` has been handled.
     for hp in [&first, &acked, &after] {
         assert_eq!(

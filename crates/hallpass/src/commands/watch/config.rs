@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hallpass_core::Timestamp;
 use serde::{Deserialize, Deserializer};
 
 /// What a notification is about; `show` picks the kinds to raise.
@@ -96,6 +97,20 @@ impl QuietHours {
         } else {
             minute >= self.from || minute < self.to
         }
+    }
+
+    /// Time left in quiet hours at `now`, in a zone `utc_offset_secs` east of UTC (zero
+    /// outside them).
+    pub fn left_at(self, now: Timestamp, utc_offset_secs: i32) -> Duration {
+        let local =
+            (now.as_millis().div_euclid(1000) + i64::from(utc_offset_secs)).rem_euclid(86_400);
+        let minute = u32::try_from(local / 60).unwrap_or(0);
+        let left = self.minutes_left(minute);
+        if left == 0 {
+            return Duration::ZERO;
+        }
+        let into_minute = u64::try_from(local % 60).unwrap_or(0);
+        Duration::from_secs(u64::from(left) * 60 - into_minute)
     }
 
     /// Minutes from `minute` until quiet hours end (0 when not quiet).
@@ -251,5 +266,22 @@ mod tests {
         assert!(lunch.contains(12 * 60 + 30));
         assert!(!lunch.contains(13 * 60));
         assert_eq!(lunch.minutes_left(12 * 60 + 30), 30);
+
+        let t = Timestamp(1_800_000_000_000 + 15_000); // 2027-01-15T08:00:15Z
+        assert_eq!(
+            night.left_at(t, 0),
+            Duration::ZERO,
+            "08:00 UTC is not quiet"
+        );
+        // At UTC+15 it is 23:00:15: quiet until 07:00, 7h59m45s away.
+        assert_eq!(
+            night.left_at(t, 15 * 3600),
+            Duration::from_secs(8 * 3600 - 15)
+        );
+        // At UTC-3 it is 05:00:15.
+        assert_eq!(
+            night.left_at(t, -3 * 3600),
+            Duration::from_secs(2 * 3600 - 15)
+        );
     }
 }

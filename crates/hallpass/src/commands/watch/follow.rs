@@ -85,15 +85,18 @@ impl Follower {
                 Err(e) => Broken::Connection(failure_text(&e)),
             };
             let (why, wait) = match broken {
-                Broken::Connection(why) => (why, delay),
+                Broken::Connection(why) => (
+                    format!("lost hallpassd at {}: {why}", self.socket.display()),
+                    delay,
+                ),
                 // Refusals (no account yet, version mismatch) do not go away in milliseconds.
-                Broken::Refused(e) => (e.to_string(), BACKOFF_MAX.max(delay)),
+                Broken::Refused(e) => (
+                    format!("hallpassd at {} refused: {e}", self.socket.display()),
+                    BACKOFF_MAX.max(delay),
+                ),
             };
             if outage.is_none() {
-                eprintln!(
-                    "hallpass watch: lost hallpassd at {}: {why}; reconnecting",
-                    self.socket.display()
-                );
+                eprintln!("hallpass watch: {why}; trying again");
                 outage = Some(why);
             }
             tokio::time::sleep(wait).await;

@@ -181,19 +181,10 @@ impl Presenter {
 
     /// Time left in quiet hours now (zero outside them).
     fn quiet_left(&self) -> Duration {
-        let Some(q) = self.cfg.quiet_hours else {
-            return Duration::ZERO;
-        };
-        let now = SystemClock.now();
-        let offset = i64::from(hallpass_tui::runtime::utc_offset(now));
-        let local_secs = (now.as_millis() / 1000 + offset).rem_euclid(86_400);
-        let minute = u32::try_from(local_secs / 60).unwrap_or(0);
-        let left = q.minutes_left(minute);
-        if left == 0 {
-            return Duration::ZERO;
-        }
-        let secs_into_minute = u64::try_from(local_secs % 60).unwrap_or(0);
-        Duration::from_secs(u64::from(left) * 60 - secs_into_minute)
+        self.cfg.quiet_hours.map_or(Duration::ZERO, |q| {
+            let now = SystemClock.now();
+            q.left_at(now, hallpass_tui::runtime::utc_offset(now))
+        })
     }
 
     async fn ensure_desktop(&mut self) -> bool {
