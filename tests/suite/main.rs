@@ -15,3 +15,5 @@ mod socket;
 mod ssh;
 mod ssh_connector;
 mod tui_e2e;
+mod warnings;
+mod watch;

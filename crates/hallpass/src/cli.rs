@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     account, audit, bundles, completions, demo, drift, events, flows, grants, groups, integrations,
-    keys, policy, requests, users,
+    keys, policy, requests, users, watch,
 };
 use crate::failure::EXIT_CODES_HELP;
 
@@ -110,6 +110,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Print broker events after a cursor, optionally following new ones
     Events(events::EventsArgs),
+    /// Desktop notifications for you: approvals, decisions, access, expiry, failures
+    Watch(watch::WatchArgs),
 
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),

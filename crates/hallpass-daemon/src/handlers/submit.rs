@@ -272,7 +272,7 @@ pub async fn open(s: &Session, c: &Caller, d: Draft) -> Result<RequestView, Fail
                         .about(c.id())
                         .with_status(req.status),
                 )?;
-                lifecycle::fulfil(tx, &mut req, now, &Actor::System, c.source)?;
+                lifecycle::fulfil(tx, &mut req, now, &Actor::System, c.source, &broker.config().expiry.warn_before)?;
                 tx.event(now, EventKind::RequestApproved { request: req.id, by: c.id(), complete: true }, BTreeSet::from([c.id()]))?;
             }
             tx.put_request(&req)?;

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod policy;
 pub mod requests;
 pub mod users;
+pub mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -84,6 +85,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keys(c) => keys::run(&inv.connect().await?, out, c).await,
         Command::Audit(a) => audit::run(&inv.connect().await?, out, a).await,
         Command::Events(a) => events::run(&inv.connect().await?, out, a).await,
+        Command::Watch(a) => watch::run(inv.socket, a).await,
     }
 }
 
