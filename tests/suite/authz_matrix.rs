@@ -133,6 +133,8 @@ cases! {
     ForceEndGrant => ForceEndGrant,
     TestIntegration => TestIntegration,
     DiscoverIntegration => DiscoverIntegration,
+    ExportPolicy => ExportPolicy,
+    ApplyPolicy => ApplyPolicy,
     DriftCheck => Drift,
     DriftCleanup => Drift,
     AddSshKey => AddSshKey,
@@ -199,6 +201,8 @@ fn rpc_name(r: &HallpassRequest) -> &'static str {
         R::TestIntegration { .. } => "TestIntegration",
         R::DiscoverIntegration { .. } => "DiscoverIntegration",
         R::Drift { .. } => "Drift",
+        R::ExportPolicy { .. } => "ExportPolicy",
+        R::ApplyPolicy { .. } => "ApplyPolicy",
         R::AddSshKey { .. } => "AddSshKey",
         R::ListSshKeys { .. } => "ListSshKeys",
         R::RemoveSshKey { .. } => "RemoveSshKey",
@@ -342,6 +346,13 @@ fn every_rpc(d: &TestDaemon) -> Vec<HallpassRequest> {
             name: IntegrationName::new("i").expect("a slug"),
         },
         R::Drift { cleanup: false },
+        R::ExportPolicy {},
+        R::ApplyPolicy {
+            doc: Default::default(),
+            prune: false,
+            dry_run: true,
+            expect: None,
+        },
         R::AddSshKey {
             key: SSH_KEY.into(),
         },
@@ -429,6 +440,8 @@ const MATRIX: &[(Case, [Expect; 5])] = &[
     (Case::ForceEndGrant, [IT, F, F, U, U]),
     (Case::TestIntegration, [Y, F, F, U, U]),
     (Case::DiscoverIntegration, [UA, F, F, U, U]),
+    (Case::ExportPolicy, [Y, F, Y, U, U]),
+    (Case::ApplyPolicy, [Y, F, F, U, U]),
     (Case::DriftCheck, [Y, F, Y, U, U]),
     (Case::DriftCleanup, [Y, F, F, U, U]),
     (Case::AddSshKey, [Y, Y, Y, U, U]),
@@ -919,6 +932,12 @@ impl Matrix {
                 c.discover_integration(ctx(), self.fresh_integration().await)
                     .await,
             ),
+            Case::ExportPolicy => judge(c.export_policy(ctx()).await),
+            Case::ApplyPolicy => {
+                // Re-applying the current policy: allowed callers get an empty plan.
+                let doc = admin.export_policy(ctx()).await.done("export");
+                judge(c.apply_policy(ctx(), doc, false, false, None).await)
+            }
             Case::DriftCheck => judge(c.drift(ctx(), false).await),
             Case::DriftCleanup => judge(c.drift(ctx(), true).await),
             Case::AddSshKey => judge(c.add_ssh_key(ctx(), SSH_KEY.into()).await),

@@ -1046,6 +1046,80 @@ async fn a_failing_revocation_is_retried_shown_as_revoke_failed_and_finally_comp
     d.assert_audit_intact().await;
 }
 
+#[tokio::test]
+async fn an_admin_forces_the_end_of_a_revocation_that_cannot_complete() {
+    let (d, [alice, ..]) = with_people().await;
+    d.put_flow(auto_flow("auto-db")).await;
+    let t = target("db", "write");
+    let g = d.active_grant(1001, "auto-db", &t, Some(HOUR)).await;
+    d.set_revoke_failing(true);
+    d.admin()
+        .revoke(ctx(), g.id, Some("contract ended".into()))
+        .await
+        .done("revoke");
+    wait_for("the first failed attempt", || async {
+        let v = d.grant(g.id).await;
+        (v.attempts >= 1).then_some(v)
+    })
+    .await;
+
+    // A grantee cannot force; a reason is required; an Active grant cannot be forced.
+    let refused = d
+        .client(1001)
+        .force_end_grant(ctx(), g.id, "mine".into())
+        .await
+        .refused("a grantee forcing");
+    assert_eq!(refused.kind(), "forbidden");
+    let blank = d
+        .admin()
+        .force_end_grant(ctx(), g.id, "  ".into())
+        .await
+        .refused("no reason");
+    assert_eq!(blank.kind(), "invalid_input");
+
+    // Retry now: another attempt at once instead of at the backoff.
+    let before = d.grant(g.id).await.attempts;
+    d.admin().retry_grant(ctx(), g.id).await.done("retry");
+    wait_for("the retried attempt", || async {
+        let v = d.grant(g.id).await;
+        (v.attempts > before).then_some(v)
+    })
+    .await;
+
+    let forced = d
+        .admin()
+        .force_end_grant(ctx(), g.id, "host decommissioned".into())
+        .await
+        .done("force");
+    assert_eq!(forced.status, GrantStatus::Revoked);
+    let audit = d.audit("grant.force_end").await;
+    assert_eq!(audit.len(), 1);
+    assert!(
+        audit[0].entry.summary.contains("host decommissioned")
+            && audit[0].entry.summary.contains("revoke refused"),
+        "the reason and the last error are on record: {:?}",
+        audit[0].entry
+    );
+    assert!(
+        d.events_for(1001).await.iter().any(|e| matches!(
+            e.kind,
+            EventKind::GrantEnded { grant, .. } if grant == g.id
+        )),
+        "the holder hears that it ended"
+    );
+    // Forcing records the end without touching the target: the access is still there.
+    assert!(d.target_has_access(alice.id, &t));
+    // No more connector work is owed.
+    let view = d.grant(g.id).await;
+    assert_eq!(view.next_attempt_at, None);
+    let again = d
+        .admin()
+        .retry_grant(ctx(), g.id)
+        .await
+        .refused("retry after the end");
+    assert_eq!(again.kind(), "invalid_transition");
+}
+
 // ---- deleting people ----
 
 #[tokio::test]

@@ -329,7 +329,7 @@ fn pending_id(d: &Daemon) -> String {
 fn an_external_uses_a_link_in_a_real_browser() {
     let shots = output_dir("links-browser");
     let port = free_port();
-    let d = Daemon::start_with(&format!("[web]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let d = Daemon::start_with("", &format!("[web]\nlisten = \"127.0.0.1:{port}\"\n"));
     let url = ssh_link_policy(&d);
     assert!(
         url.starts_with(&format!("http://127.0.0.1:{port}/l/")),
@@ -446,11 +446,14 @@ fn outbox(d: &Daemon) -> Vec<Value> {
 fn mail_survives_an_smtp_outage_and_arrives_with_the_right_content() {
     let smtp = free_port();
     let web = free_port();
-    let mut d = Daemon::start_with(&format!(
-        "[web]\nlisten = \"127.0.0.1:{web}\"\n\
+    let mut d = Daemon::start_with(
+        "",
+        &format!(
+            "[web]\nlisten = \"127.0.0.1:{web}\"\n\
          [smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"none\"\n\
          from = \"E2E Corp access <access@e2e.example>\"\nretry_initial = \"1s\"\nretry_max = \"1s\"\ntimeout = \"5s\"\n"
-    ));
+        ),
+    );
     d.ok(&[
         "signup",
         "--email",
@@ -618,11 +621,14 @@ fn the_site_speaks_https_when_given_a_certificate() {
         String::from_utf8_lossy(&out.stderr)
     );
     let port = free_port();
-    let d = Daemon::start_with(&format!(
-        "[web]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
-        cert.display(),
-        key.display()
-    ));
+    let d = Daemon::start_with(
+        "",
+        &format!(
+            "[web]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    );
     d.ok(&[
         "signup",
         "--email",

@@ -63,6 +63,14 @@ pub enum EventKind {
         user: UserId,
         expires_at: Timestamp,
     },
+    /// An Active grant reached one of the daemon's warning offsets before `expires_at`
+    /// (`expiry.warn_before`); the time left is `expires_at - at`.
+    GrantExpiringSoon {
+        grant: GrantId,
+        user: UserId,
+        target: Target,
+        expires_at: Timestamp,
+    },
     GrantEnded {
         grant: GrantId,
         user: UserId,

@@ -111,6 +111,8 @@ pub struct Flow {
     pub allow_self_approval: bool,
     #[serde(default)]
     pub description: String,
+    /// Set by the daemon when saved; absent from policy files.
+    #[serde(default)]
     pub updated_at: Timestamp,
 }
 

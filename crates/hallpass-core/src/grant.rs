@@ -136,6 +136,10 @@ pub struct Grant {
     /// Extensions applied, as request ids.
     #[serde(default)]
     pub extensions: Vec<RequestId>,
+    /// When the next "expiring soon" warning is due, while Active (see
+    /// [`Grant::schedule_warning`]). Absent in records written before warnings existed.
+    #[serde(default)]
+    pub next_warning_at: Option<Timestamp>,
 }
 
 /// Revocation attempts after which a grant is shown as RevokeFailed (it keeps retrying).
@@ -167,6 +171,7 @@ impl Grant {
             next_attempt_at: Some(now),
             last_error: None,
             extensions: vec![],
+            next_warning_at: None,
         }
     }
 
@@ -349,6 +354,21 @@ impl Grant {
             return Err(self.wrong("force the end of"));
         }
         self.finish_revoke(now)
+    }
+
+    /// Sets `next_warning_at` to the earliest `expires_at - offset` strictly after `now`, over
+    /// `warn_before` (any order); None when the grant is not Active or every point has passed.
+    /// Called at activation, after an extension and after each warning, so a grant warns at
+    /// most once per offset and an offset longer than the time left is skipped.
+    pub fn schedule_warning(&mut self, warn_before: &[Duration], now: Timestamp) {
+        self.next_warning_at = match (self.status, self.expires_at) {
+            (GrantStatus::Active, Some(e)) if e > now => warn_before
+                .iter()
+                .map(|d| e.minus(*d))
+                .filter(|t| *t > now && *t < e)
+                .min(),
+            _ => None,
+        };
     }
 }
 

@@ -393,6 +393,8 @@ pub struct Integration {
     pub resources: Vec<ResourceDef>,
     #[serde(default)]
     pub description: String,
+    /// Set by the daemon when saved; absent from policy files.
+    #[serde(default)]
     pub updated_at: Timestamp,
 }
 
@@ -536,6 +538,8 @@ pub struct Bundle {
     #[serde(default)]
     pub description: String,
     pub targets: Vec<Target>,
+    /// Set by the daemon when saved; absent from policy files.
+    #[serde(default)]
     pub updated_at: Timestamp,
 }
 

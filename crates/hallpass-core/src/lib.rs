@@ -16,6 +16,7 @@ pub mod integration;
 pub mod link;
 pub mod outbox;
 pub mod policy;
+pub mod policy_doc;
 pub mod request;
 pub mod time;
 pub mod user;

@@ -159,6 +159,55 @@ fn extend_adds_time_only_to_an_active_grant_before_its_deadline() {
 }
 
 #[test]
+fn warnings_fall_at_each_offset_before_the_deadline_and_skip_the_passed_ones() {
+    let offsets = [secs(15 * 60), secs(5 * 60)];
+    // Activated at T0 for an hour: the 15-minute point comes first, then the 5-minute one.
+    let mut g = grant_in(GrantStatus::Active);
+    let e = g.expires_at.expect("active grant has a deadline");
+    g.schedule_warning(&offsets, T0);
+    assert_eq!(g.next_warning_at, Some(e.minus(secs(15 * 60))));
+    // After the first warning (the scheduler calls it at the warning point).
+    g.schedule_warning(&offsets, e.minus(secs(15 * 60)));
+    assert_eq!(g.next_warning_at, Some(e.minus(secs(5 * 60))));
+    g.schedule_warning(&offsets, e.minus(secs(5 * 60)));
+    assert_eq!(
+        g.next_warning_at, None,
+        "no warning left after the last offset"
+    );
+    // A late scheduler (daemon down) skips the points that passed, warning once.
+    g.schedule_warning(&offsets, e.minus(secs(6 * 60)));
+    assert_eq!(g.next_warning_at, Some(e.minus(secs(5 * 60))));
+
+    // A 10-minute grant never warns "15 minutes left": only the 5-minute point applies.
+    let mut short = granting(secs(600));
+    short.activate(T0).expect("granting → active");
+    short.schedule_warning(&offsets, T0);
+    assert_eq!(short.next_warning_at, Some(T0.plus(secs(300))));
+    // An offset equal to the whole duration falls at activation: skipped.
+    short.schedule_warning(&[secs(600)], T0);
+    assert_eq!(short.next_warning_at, None);
+
+    // An extension reschedules from the new deadline.
+    g.extend(HOUR, RequestId(2000), e.minus(secs(60)))
+        .expect("extend before the deadline");
+    g.schedule_warning(&offsets, e.minus(secs(60)));
+    assert_eq!(g.next_warning_at, Some(e.plus(HOUR).minus(secs(15 * 60))));
+
+    // Only Active grants warn.
+    for s in [
+        GrantStatus::Granting,
+        GrantStatus::Revoking,
+        GrantStatus::Expired,
+        GrantStatus::RevokeFailed,
+    ] {
+        let mut other = grant_in(s);
+        other.next_warning_at = Some(T0);
+        other.schedule_warning(&offsets, T0);
+        assert_eq!(other.next_warning_at, None, "{s}");
+    }
+}
+
+#[test]
 fn status_at_never_reports_active_at_or_after_the_deadline() {
     let g = grant_in(GrantStatus::Active);
     let e = g.expires_at.expect("active grant has a deadline");

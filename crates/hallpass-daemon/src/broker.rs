@@ -183,13 +183,12 @@ impl Broker {
     }
 
     fn after_commit(&self) {
-        if let Ok(head) = self.store.event_head() {
-            self.events.send_if_modified(|h| {
-                let changed = *h != head;
-                *h = head;
-                changed
-            });
-        }
+        let head = self.store.durable_event_head();
+        self.events.send_if_modified(|h| {
+            let changed = head > *h;
+            *h = (*h).max(head);
+            changed
+        });
         self.wake.notify_one();
     }
 

@@ -76,6 +76,10 @@ pub struct ExpiryConfig {
     /// Longest delay between revocation retries. Retries never stop.
     #[serde(deserialize_with = "duration")]
     pub retry_max: Duration,
+    /// How long before an Active grant's end the daemon emits `grant_expiring_soon`, one event
+    /// per offset (offsets longer than the grant's remaining time are skipped).
+    #[serde(deserialize_with = "durations")]
+    pub warn_before: Vec<Duration>,
 }
 
 impl Default for ExpiryConfig {
@@ -83,6 +87,7 @@ impl Default for ExpiryConfig {
         ExpiryConfig {
             retry_initial: Duration::from_secs(2),
             retry_max: Duration::from_secs(300),
+            warn_before: vec![Duration::from_secs(15 * 60), Duration::from_secs(5 * 60)],
         }
     }
 }
@@ -278,6 +283,13 @@ impl SmtpConfig {
     }
 }
 
+/// Largest `store.cache_mb`: 1 TiB.
+pub const MAX_CACHE_MB: u64 = 1 << 20;
+/// Largest `connectors.max_concurrent`.
+pub const MAX_CONCURRENT: usize = 1 << 16;
+/// Longest `expiry.retry_max`.
+pub const MAX_RETRY: Duration = Duration::from_secs(7 * 86_400);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -311,17 +323,29 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.store.cache_mb == 0 {
-            return Err("store.cache_mb must be at least 1".into());
+        // Upper bounds keep what the daemon computes from these in range (cache bytes, the
+        // connector semaphore, jittered retry delays): found by the `config` fuzz target.
+        if !(1..=MAX_CACHE_MB).contains(&self.store.cache_mb) {
+            return Err(format!(
+                "store.cache_mb must be between 1 and {MAX_CACHE_MB}"
+            ));
         }
-        if self.connectors.max_concurrent == 0 {
-            return Err("connectors.max_concurrent must be at least 1".into());
+        if !(1..=MAX_CONCURRENT).contains(&self.connectors.max_concurrent) {
+            return Err(format!(
+                "connectors.max_concurrent must be between 1 and {MAX_CONCURRENT}"
+            ));
         }
         if self.expiry.retry_initial.is_zero() || self.expiry.retry_initial > self.expiry.retry_max
         {
             return Err(
                 "expiry.retry_initial must be above zero and at most expiry.retry_max".into(),
             );
+        }
+        if self.expiry.retry_max > MAX_RETRY {
+            return Err("expiry.retry_max must be at most 7d".into());
+        }
+        if self.expiry.warn_before.iter().any(Duration::is_zero) {
+            return Err("expiry.warn_before offsets must be above zero".into());
         }
         if self.invites.ttl < Duration::from_secs(60) {
             return Err("invites.ttl must be at least 1m".into());
@@ -365,6 +389,17 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     humantime::parse_duration(&s).map_err(|e| {
         serde::de::Error::custom(format!("`{s}` is not a duration like 30s, 5m or 7d: {e}"))
     })
+}
+
+fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            humantime::parse_duration(s).map_err(|e| {
+                serde::de::Error::custom(format!("`{s}` is not a duration like 30s, 5m or 7d: {e}"))
+            })
+        })
+        .collect()
 }
 
 fn octal_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
@@ -424,5 +459,33 @@ mod tests {
         assert_ne!(cfg.organisation, Config::default().organisation);
         assert!(cfg.web.listen.is_some() && cfg.web.public_url.is_some());
         assert!(cfg.smtp.enabled());
+        assert_eq!(
+            cfg.expiry.warn_before,
+            [Duration::from_secs(900), Duration::from_secs(300)]
+        );
+    }
+
+    #[test]
+    fn warning_offsets_parse_and_may_be_empty() {
+        let cfg = Config::parse("[expiry]\nwarn_before = []\n", Path::new("c.toml")).unwrap();
+        assert!(cfg.expiry.warn_before.is_empty());
+        let cfg = Config::parse(
+            "[expiry]\nwarn_before = [\"1h\", \"90s\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.expiry.warn_before,
+            [Duration::from_secs(3600), Duration::from_secs(90)]
+        );
+        for bad in ["[\"soon\"]", "[\"0s\"]"] {
+            let err = Config::parse(
+                &format!("[expiry]\nwarn_before = {bad}\n"),
+                Path::new("c.toml"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("warn_before") || err.contains("soon"), "{err}");
+        }
     }
 }

@@ -93,8 +93,10 @@ pub async fn step(broker: &Arc<Broker>) -> Result<Option<Timestamp>, Fail> {
         .map(|(t, _)| t))
 }
 
-/// Times out requests and starts revoking expired grants, in one transaction.
+/// Times out requests, starts revoking expired grants and warns of grants expiring soon, in
+/// one transaction.
 async fn apply_deadlines(broker: &Broker, items: &[Due], now: Timestamp) -> Result<(), Fail> {
+    let warn_before = &broker.config().expiry.warn_before;
     broker
         .commit(|tx| {
             for d in items {
@@ -139,6 +141,29 @@ async fn apply_deadlines(broker: &Broker, items: &[Due], now: Timestamp) -> Resu
                             &Actor::System,
                             Source::System,
                         )?;
+                    }
+                    Due::GrantWarning(id) => {
+                        let Some(mut g) = tx.grant(id)? else { continue };
+                        if g.next_warning_at.is_none_or(|w| w > now) {
+                            continue;
+                        }
+                        // One warning however late the scheduler is; then the next offset (or
+                        // none). Past the deadline the expiry ends the grant instead.
+                        let warn = g.status_at(now) == GrantStatus::Active;
+                        g.schedule_warning(warn_before, now);
+                        tx.put_grant(&g)?;
+                        if let (true, Some(expires_at)) = (warn, g.expires_at) {
+                            tx.event(
+                                now,
+                                EventKind::GrantExpiringSoon {
+                                    grant: id,
+                                    user: g.user,
+                                    target: g.target.clone(),
+                                    expires_at,
+                                },
+                                BTreeSet::from([g.user]),
+                            )?;
+                        }
                     }
                     Due::GrantWork(_) => {}
                 }
@@ -323,6 +348,7 @@ async fn record_grant(
             match result {
                 Ok(credentials) => {
                     g.activate(now)?;
+                    g.schedule_warning(&broker.config().expiry.warn_before, now);
                     let expires_at = g.expires_at.unwrap_or(now);
                     tx.put_grant(&g)?;
                     if let Some(c) = &credentials {

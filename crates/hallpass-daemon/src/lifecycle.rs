@@ -4,6 +4,7 @@
 //! the same transaction.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use hallpass_core::Timestamp;
 use hallpass_core::audit::{Actor, AuditEntry, Source};
@@ -32,13 +33,15 @@ pub fn grant_entry(
 }
 
 /// An approved request takes effect: new grants (waiting for their connector call), or more
-/// time on the grant being extended.
+/// time on the grant being extended (its "expiring soon" warnings rescheduled from the new end,
+/// at the offsets `warn_before`).
 pub fn fulfil(
     tx: &mut Txn<'_>,
     req: &mut Request,
     now: Timestamp,
     actor: &Actor,
     source: Source,
+    warn_before: &[Duration],
 ) -> Result<(), Fail> {
     match req.kind.clone() {
         RequestKind::Access => {
@@ -73,6 +76,7 @@ pub fn fulfil(
                 .ok_or_else(|| ApiError::not_found(format!("grant {grant}")))?;
             let before = g.expires_at;
             g.extend(req.duration, req.id, now)?;
+            g.schedule_warning(warn_before, now);
             tx.put_grant(&g)?;
             let expires_at = g.expires_at.unwrap_or(now);
             req.grants.push(grant);

@@ -23,6 +23,7 @@ use hallpass_core::audit::AuditEvent;
 use hallpass_core::credential::Credentials;
 use hallpass_core::flow::Flow;
 use hallpass_core::integration::{Bundle, Integration, ResourceDef};
+use hallpass_core::policy_doc::{PolicyDoc, PolicyPlan};
 use hallpass_core::user::Role;
 use hallpass_core::{BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, RequestId};
 
@@ -109,6 +110,18 @@ pub trait Hallpass {
     /// Admins and auditors: compare every integration's real state with the grants; admins may
     /// also remove leftovers (`cleanup`). Findings are audited.
     async fn drift(cleanup: bool) -> Result<DriftReport, ApiError>;
+
+    /// Admins and auditors: integrations, bundles and flows as one policy document.
+    async fn export_policy() -> Result<PolicyDoc, ApiError>;
+    /// Admins: the plan that makes the policy match `doc` (`prune`: delete what it does not
+    /// name), applied in one transaction unless `dry_run`. With `expect`, refused as a
+    /// conflict when the plan's fingerprint differs (the policy changed since it was shown).
+    async fn apply_policy(
+        doc: PolicyDoc,
+        prune: bool,
+        dry_run: bool,
+        expect: Option<String>,
+    ) -> Result<PolicyPlan, ApiError>;
 
     /// Registers an SSH public key (OpenSSH one-line form) for the caller.
     async fn add_ssh_key(key: String) -> Result<Vec<SshKeyView>, ApiError>;

@@ -320,6 +320,12 @@ fn every_event_kind_round_trips() {
             user: UserId(2),
             expires_at: Timestamp(10),
         },
+        EventKind::GrantExpiringSoon {
+            grant: GrantId(1),
+            user: UserId(2),
+            target: target(),
+            expires_at: Timestamp(10),
+        },
         EventKind::GrantEnded {
             grant: GrantId(1),
             user: UserId(2),

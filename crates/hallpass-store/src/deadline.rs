@@ -15,6 +15,8 @@ pub enum Due {
     /// A connector attempt owed by a grant (`next_attempt_at`): granting, revoking, or pushing
     /// an extension's new end to an Active grant's target.
     GrantWork(GrantId),
+    /// An Active grant's next "expiring soon" warning (`next_warning_at`).
+    GrantWarning(GrantId),
 }
 
 impl Due {
@@ -24,6 +26,7 @@ impl Due {
             Due::RequestTimeout(_) => 0,
             Due::GrantExpiry(_) => 1,
             Due::GrantWork(_) => 2,
+            Due::GrantWarning(_) => 3,
         }
     }
 
@@ -31,7 +34,7 @@ impl Due {
     pub fn id(self) -> u64 {
         match self {
             Due::RequestTimeout(r) => r.0,
-            Due::GrantExpiry(g) | Due::GrantWork(g) => g.0,
+            Due::GrantExpiry(g) | Due::GrantWork(g) | Due::GrantWarning(g) => g.0,
         }
     }
 
@@ -41,6 +44,7 @@ impl Due {
             0 => Some(Due::RequestTimeout(RequestId(id))),
             1 => Some(Due::GrantExpiry(GrantId(id))),
             2 => Some(Due::GrantWork(GrantId(id))),
+            3 => Some(Due::GrantWarning(GrantId(id))),
             _ => None,
         }
     }

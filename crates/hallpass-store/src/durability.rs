@@ -21,12 +21,16 @@ pub(crate) struct Flushed {
     pub failed_upto: u64,
     /// ...and failed with this.
     pub error: Option<String>,
+    /// Every event up to this seq is on disk (events are written in seq order).
+    pub events_upto: u64,
 }
 
 #[derive(Debug, Default)]
 struct Counter {
     /// Tickets handed out so far (the newest applied write).
     written: u64,
+    /// The newest event seq among the applied writes.
+    event_head: u64,
     stop: bool,
 }
 
@@ -47,13 +51,32 @@ impl Durability {
         })
     }
 
-    /// Records one more applied write and wakes the flusher; returns its ticket.
-    /// Called under the store's writer lock, so tickets follow apply order.
-    pub fn written(&self) -> u64 {
+    /// Records one more applied write (and the event seq it wrote, if any) and wakes the
+    /// flusher; returns its ticket. Called under the store's writer lock, so tickets and event
+    /// seqs follow apply order.
+    pub fn written(&self, event: Option<u64>) -> u64 {
         let mut c = self.counter.lock().unwrap_or_else(PoisonError::into_inner);
         c.written += 1;
+        if let Some(seq) = event {
+            c.event_head = c.event_head.max(seq);
+        }
         self.wake.notify_one();
         c.written
+    }
+
+    /// At open: every event already in the store is on disk.
+    pub fn opened_with_events(&self, head: u64) {
+        self.counter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .event_head = head;
+        self.flushed
+            .send_modify(|f| f.events_upto = f.events_upto.max(head));
+    }
+
+    /// Every event up to this seq is on disk.
+    pub fn events_upto(&self) -> u64 {
+        self.flushed.borrow().events_upto
     }
 
     /// The newest ticket handed out.
@@ -70,16 +93,24 @@ impl Durability {
 
     /// Flushes now on the caller's thread and publishes the result (used for shutdown).
     pub fn flush_now(&self, backend: &dyn Backend) -> Result<(), StoreError> {
-        let upto = self.current();
+        let (upto, events) = self.snapshot();
         let res = backend.flush();
-        self.publish(upto, &res);
+        self.publish(upto, events, &res);
         res
     }
 
-    fn publish(&self, upto: u64, res: &Result<(), StoreError>) {
+    fn snapshot(&self) -> (u64, u64) {
+        let c = self.counter.lock().unwrap_or_else(PoisonError::into_inner);
+        (c.written, c.event_head)
+    }
+
+    fn publish(&self, upto: u64, events: u64, res: &Result<(), StoreError>) {
         self.flush_count.fetch_add(1, Ordering::SeqCst);
         self.flushed.send_modify(|f| match res {
-            Ok(()) => f.ok_upto = f.ok_upto.max(upto),
+            Ok(()) => {
+                f.ok_upto = f.ok_upto.max(upto);
+                f.events_upto = f.events_upto.max(events);
+            }
             Err(e) => {
                 f.failed_upto = f.failed_upto.max(upto);
                 f.error = Some(e.to_string());
@@ -119,17 +150,17 @@ impl Durability {
     fn run(&self, backend: &dyn Backend) {
         let mut attempted = 0u64;
         loop {
-            let (upto, stop) = {
+            let (upto, events, stop) = {
                 let mut c = self.counter.lock().unwrap_or_else(PoisonError::into_inner);
                 while c.written <= attempted && !c.stop {
                     c = self.wake.wait(c).unwrap_or_else(PoisonError::into_inner);
                 }
-                (c.written, c.stop)
+                (c.written, c.event_head, c.stop)
             };
             if upto > attempted {
                 // Everything applied before `upto` was handed out is covered by this flush.
                 let res = backend.flush();
-                self.publish(upto, &res);
+                self.publish(upto, events, &res);
                 attempted = upto;
             }
             if stop {

@@ -82,14 +82,20 @@ pub(crate) fn request_entries(r: &Request) -> Vec<IndexEntry> {
     out
 }
 
-/// An Active grant expires at `expires_at`; a grant owing a connector call (granting,
-/// revoking, or pushing an extension to an Active grant's target) is due at `next_attempt_at`.
+/// An Active grant expires at `expires_at` and warns at `next_warning_at`; a grant owing a
+/// connector call (granting, revoking, or pushing an extension to an Active grant's target) is
+/// due at `next_attempt_at`.
 pub(crate) fn grant_deadlines(g: &Grant) -> Vec<(Timestamp, Due)> {
-    let mut out = Vec::with_capacity(2);
+    let mut out = Vec::with_capacity(3);
     if g.status == GrantStatus::Active
         && let Some(at) = g.expires_at
     {
         out.push((at, Due::GrantExpiry(g.id)));
+    }
+    if g.status == GrantStatus::Active
+        && let Some(at) = g.next_warning_at
+    {
+        out.push((at, Due::GrantWarning(g.id)));
     }
     if !g.status.is_terminal()
         && let Some(at) = g.next_attempt_at

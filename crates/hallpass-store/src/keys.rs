@@ -187,6 +187,10 @@ mod tests {
             deadline(Timestamp(0x0102), Due::GrantWork(GrantId(0x0a0b)))[7..],
             [0x02, 2, 0, 0, 0, 0, 0, 0, 0x0a, 0x0b]
         );
+        assert_eq!(
+            deadline(Timestamp(0x0102), Due::GrantWarning(GrantId(0x0a0b)))[7..],
+            [0x02, 3, 0, 0, 0, 0, 0, 0, 0x0a, 0x0b]
+        );
         let k = deadline(Timestamp(5), Due::GrantWork(GrantId(9)));
         assert_eq!(
             parse_deadline(&k),
@@ -255,6 +259,7 @@ mod tests {
             any::<u64>().prop_map(|i| Due::RequestTimeout(RequestId(i))),
             any::<u64>().prop_map(|i| Due::GrantExpiry(GrantId(i))),
             any::<u64>().prop_map(|i| Due::GrantWork(GrantId(i))),
+            any::<u64>().prop_map(|i| Due::GrantWarning(GrantId(i))),
         ]
     }
 

@@ -174,14 +174,20 @@ impl Store {
         }
         let durability = Durability::new();
         let flusher = durability.spawn(Arc::clone(&backend))?;
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner {
                 backend,
                 writer: Mutex::new(()),
                 durability,
                 flusher: Some(flusher),
             }),
-        })
+        };
+        // What the store held at open is on disk (sled recovers only flushed data).
+        store
+            .inner
+            .durability
+            .opened_with_events(store.event_head()?);
+        Ok(store)
     }
 
     pub(crate) fn backend(&self) -> &dyn Backend {
@@ -609,6 +615,20 @@ impl Store {
         Ok(self.meta::<u64>(meta::EVENT_HEAD)?.unwrap_or(0))
     }
 
+    /// The newest event known to be on disk: what followers of the cursor may be shown, so a
+    /// crash can never take back an event someone has already read (its seq would be reused).
+    pub fn durable_event_head(&self) -> u64 {
+        self.inner.durability.events_upto()
+    }
+
+    /// Events with seq > after and on disk, ascending, at most limit.
+    pub fn durable_events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let upto = self.durable_event_head();
+        let mut out = self.events_after(after, limit)?;
+        out.retain(|e| e.seq <= upto);
+        Ok(out)
+    }
+
     /// Events with seq > after, ascending, at most limit.
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
         let Some(from) = after.checked_add(1) else {
@@ -675,12 +695,13 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner);
         let mut txn = Txn::new(self);
         let value = f(&mut txn)?;
+        let event = txn.last_event();
         let ops = txn.into_ops();
         if ops.is_empty() {
             return Ok((value, CommitTicket(self.inner.durability.current())));
         }
         self.inner.backend.apply(ops)?;
-        Ok((value, CommitTicket(self.inner.durability.written())))
+        Ok((value, CommitTicket(self.inner.durability.written(event))))
     }
 
     /// Waits (async) until everything up to `ticket` is flushed to disk. Group commit: a single

@@ -40,6 +40,8 @@ pub struct Txn<'a> {
     store: &'a Store,
     /// Staged writes: `Some(value)` puts, `None` deletes.
     overlay: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
+    /// The seq of the last event this transaction appended.
+    last_event: Option<u64>,
 }
 
 impl fmt::Debug for Txn<'_> {
@@ -55,7 +57,13 @@ impl<'a> Txn<'a> {
         Txn {
             store,
             overlay: BTreeMap::new(),
+            last_event: None,
         }
+    }
+
+    /// The seq of the last event this transaction appended, if any.
+    pub(crate) fn last_event(&self) -> Option<u64> {
+        self.last_event
     }
 
     /// The staged writes as one batch, in (table, key) order.
@@ -340,6 +348,7 @@ impl<'a> Txn<'a> {
         };
         self.put_record(Table::Events, keys::seq(seq), &event);
         self.put_record(Table::Meta, meta::EVENT_HEAD, &seq);
+        self.last_event = Some(seq);
         Ok(seq)
     }
 

@@ -13,7 +13,7 @@ use hallpass_core::user::Role;
 use hallpass_proto::ApiError;
 
 use crate::app::{Access, App, Connection, ScreenId, Tone};
-use crate::display::{countdown, local_short};
+use crate::display::{countdown, local_short, short_duration};
 use crate::effect::{Cmd, GrantsFor, Query, RequestsFor, UsersFor};
 use crate::layout;
 use crate::message::{CallError, Done, Failure, Msg, PagedOwner, Reply};
@@ -648,6 +648,21 @@ fn on_events(app: &mut App, events: Vec<Event>) -> Vec<Cmd> {
                 if mine(app, *user) {
                     let until = local_short(*expires_at, app.now, app.utc_offset_secs);
                     app.toast(Tone::Good, format!("Access extended until {until}."));
+                }
+            }
+            EventKind::GrantExpiringSoon {
+                grant,
+                user,
+                target,
+                expires_at,
+            } => {
+                if mine(app, *user) {
+                    let left = short_duration(e.at.until(*expires_at));
+                    let until = local_short(*expires_at, app.now, app.utc_offset_secs);
+                    app.toast(
+                        Tone::Warn,
+                        format!("{target} ends in {left} ({until}); extend: 3, then e on {grant}."),
+                    );
                 }
             }
             EventKind::GrantEnded {

@@ -301,6 +301,28 @@ fn cases() -> Vec<(&'static str, Make)> {
             );
             a
         }),
+        ("expiring_soon_toast", |w, h| {
+            // The daemon's warning about Grace's ssh grant (4 minutes left), as an event.
+            let mut a = grace(w, h);
+            let grants = fixture::my_grants();
+            let g = &grants[0];
+            let expires_at = g.expires_at.expect("the fixture grant is active");
+            update(
+                &mut a,
+                Msg::Events(vec![hallpass_core::event::Event {
+                    seq: 40,
+                    at: NOW,
+                    kind: hallpass_core::event::EventKind::GrantExpiringSoon {
+                        grant: g.id,
+                        user: fixture::grace().id,
+                        target: g.target.clone(),
+                        expires_at,
+                    },
+                    audience: [fixture::grace().id].into(),
+                }]),
+            );
+            a
+        }),
         ("local_time_plus_one", |w, h| {
             let mut a = grace(w, h);
             update(

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     account, audit, bundles, completions, demo, drift, events, flows, grants, groups, integrations,
-    keys, links, requests, users,
+    keys, links, policy, requests, users, watch,
 };
 use crate::failure::EXIT_CODES_HELP;
 
@@ -96,6 +96,10 @@ pub enum Command {
     /// Ask for more time on an active grant (goes through the flow's approval)
     Extend(grants::ExtendArgs),
 
+    /// Write integrations, bundles and flows as one TOML policy file (admins, auditors)
+    Export(policy::ExportArgs),
+    /// Make the policy match a TOML file: show the plan, ask, apply it atomically (admins)
+    Apply(policy::ApplyArgs),
     /// Compare each integration's real state with the grants (leftover or missing access)
     Drift(drift::DriftArgs),
     /// Access links for externals (admins): create, list, revoke
@@ -111,6 +115,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Print broker events after a cursor, optionally following new ones
     Events(events::EventsArgs),
+    /// Desktop notifications for you: approvals, decisions, access, expiry, failures
+    Watch(watch::WatchArgs),
 
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),

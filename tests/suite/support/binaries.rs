@@ -56,11 +56,17 @@ pub struct Daemon {
 impl Daemon {
     /// Writes a config under a world-traversable temp dir and starts `hallpassd` on it.
     pub fn start() -> Daemon {
-        Daemon::start_with("")
+        Self::start_with("", "")
     }
 
-    /// [`Daemon::start`] with `extra` TOML (whole sections such as `[web]`) added to the config.
-    pub fn start_with(extra: &str) -> Daemon {
+    /// Like [`Daemon::start`], with `expiry` (TOML lines) added to the `[expiry]` section.
+    pub fn start_with_expiry(expiry: &str) -> Daemon {
+        Self::start_with(expiry, "")
+    }
+
+    /// Like [`Daemon::start`], with `expiry` lines added to `[expiry]` and `extra` TOML (whole
+    /// sections such as `[web]`) added after it.
+    pub fn start_with(expiry: &str, extra: &str) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
             .expect("chmod tempdir");
@@ -69,7 +75,7 @@ impl Daemon {
         std::fs::write(
             &config,
             format!(
-                "organisation = \"E2E Corp\"\n[paths]\nstate_dir = \"{}\"\nsocket = \"{}\"\n[log]\ntarget = \"stderr\"\nfilter = \"info\"\n[expiry]\nretry_initial = \"1s\"\nretry_max = \"2s\"\n",
+                "organisation = \"E2E Corp\"\n[paths]\nstate_dir = \"{}\"\nsocket = \"{}\"\n[log]\ntarget = \"stderr\"\nfilter = \"info\"\n[expiry]\nretry_initial = \"1s\"\nretry_max = \"2s\"\n{expiry}\n",
                 dir.path().join("state").display(),
                 socket.display()
             ) + extra,
@@ -118,6 +124,14 @@ impl Daemon {
                 "hallpassd exited with {status}; log:\n{}",
                 self.log()
             );
+        }
+    }
+
+    /// Kills the daemon with SIGKILL (no clean shutdown) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL hallpassd");
+            let _ = child.wait();
         }
     }
 

@@ -694,6 +694,15 @@ impl TestDaemon {
 
     /// Every event `uid` may see, oldest first.
     pub async fn events_for(&self, uid: u32) -> Vec<Event> {
+        // The cursor serves only events on disk; a record read a moment ago (e.g. a grant that
+        // just turned Active) may be ahead of the flush that makes its event durable.
+        let store = self.broker.store();
+        wait_until("every written event to be durable", || async {
+            store
+                .event_head()
+                .is_ok_and(|h| store.durable_event_head() >= h)
+        })
+        .await;
         let c = self.client(uid);
         let mut out = Vec::new();
         let mut cursor = 0;

@@ -128,7 +128,14 @@ pub async fn approve(
                     .with_status(req.status),
             )?;
             if complete {
-                lifecycle::fulfil(tx, &mut req, now, &c.actor(), c.source)?;
+                lifecycle::fulfil(
+                    tx,
+                    &mut req,
+                    now,
+                    &c.actor(),
+                    c.source,
+                    &broker.config().expiry.warn_before,
+                )?;
             }
             tx.put_request(&req)?;
             let mut audience: BTreeSet<_> = policy::possible_approvers(&flow, &dir, &requester);

@@ -262,6 +262,11 @@ fn check_flow_refs(store: &Store, f: &Flow) -> Result<(), Fail> {
     for t in &f.targets.resources {
         check_target(store, t)?;
     }
+    check_people(store, f)
+}
+
+/// The groups and users a flow names exist.
+pub(super) fn check_people(store: &Store, f: &Flow) -> Result<(), Fail> {
     let groups = f
         .requestors
         .groups

@@ -22,7 +22,7 @@ pub async fn since(
         // Start following from now: no history, just the head to continue from.
         return Ok(EventBatch {
             events: vec![],
-            cursor: s.broker.store().event_head()?,
+            cursor: s.broker.store().durable_event_head(),
         });
     }
     let limit = super::page_limit(limit);
@@ -31,7 +31,8 @@ pub async fn since(
     let mut heads = s.broker.subscribe_events();
     let mut cursor = cursor;
     loop {
-        let batch = s.broker.store().events_after(cursor, limit)?;
+        // Only events on disk: one shown before a crash could come back with other contents.
+        let batch = s.broker.store().durable_events_after(cursor, limit)?;
         let scanned_to = batch.last().map(|e| e.seq);
         let visible: Vec<_> = batch
             .into_iter()

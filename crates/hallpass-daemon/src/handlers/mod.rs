@@ -16,6 +16,7 @@ mod hello;
 mod keys;
 pub(crate) mod links;
 mod operate;
+mod policy_apply;
 mod probe;
 mod release;
 mod requests;
@@ -404,6 +405,26 @@ impl Hallpass for Session {
 
     async fn drift(self, _: Context, cleanup: bool) -> Result<DriftReport, ApiError> {
         as_caller!(self, |c| probe::drift(&self, &c, cleanup))
+    }
+
+    async fn export_policy(
+        self,
+        _: Context,
+    ) -> Result<hallpass_core::policy_doc::PolicyDoc, ApiError> {
+        as_caller!(self, |c| policy_apply::export(&self, &c))
+    }
+
+    async fn apply_policy(
+        self,
+        _: Context,
+        doc: hallpass_core::policy_doc::PolicyDoc,
+        prune: bool,
+        dry_run: bool,
+        expect: Option<String>,
+    ) -> Result<hallpass_core::policy_doc::PolicyPlan, ApiError> {
+        as_caller!(self, |c| policy_apply::apply(
+            &self, &c, doc, prune, dry_run, expect
+        ))
     }
 
     async fn add_ssh_key(self, _: Context, key: String) -> Result<Vec<SshKeyView>, ApiError> {

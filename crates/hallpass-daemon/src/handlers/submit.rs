@@ -338,7 +338,14 @@ pub(crate) fn open_in(
             .about(requester.id)
             .with_status(req.status),
         )?;
-        lifecycle::fulfil(tx, &mut req, now, &Actor::System, source)?;
+        lifecycle::fulfil(
+            tx,
+            &mut req,
+            now,
+            &Actor::System,
+            source,
+            &broker.config().expiry.warn_before,
+        )?;
         tx.event(
             now,
             EventKind::RequestApproved {

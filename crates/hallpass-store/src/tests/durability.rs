@@ -174,3 +174,44 @@ fn dropping_the_last_clone_stops_the_flusher_after_a_last_flush() {
     // The flusher thread held the only other reference to the backend; joining it released it.
     assert_eq!(Arc::strong_count(&b), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_the_cursor_only_once_on_disk() {
+    let (b, entered, release) = Faulty::new();
+    let s = Store::with_backend(b.clone()).unwrap();
+    let event = |s: &Store| {
+        s.write(|t| {
+            t.event(
+                hallpass_core::Timestamp(1),
+                hallpass_core::event::EventKind::PolicyChanged { what: "x".into() },
+                Default::default(),
+            )
+        })
+        .unwrap()
+    };
+    let (first, t1) = event(&s);
+    s.durable(t1).await.unwrap();
+    assert_eq!(s.durable_event_head(), first);
+
+    // The next event is written but its flush is held: readers of the cursor do not see it.
+    b.gate.store(true, Ordering::SeqCst);
+    let (second, t2) = event(&s);
+    entered
+        .recv_timeout(DEADLINE)
+        .expect("the flusher starts flushing");
+    assert_eq!(s.event_head().unwrap(), second);
+    assert_eq!(s.durable_event_head(), first);
+    let seen: Vec<u64> = s
+        .durable_events_after(0, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seen, vec![first]);
+
+    b.gate.store(false, Ordering::SeqCst);
+    release.send(()).unwrap();
+    s.durable(t2).await.unwrap();
+    assert_eq!(s.durable_event_head(), second);
+    assert_eq!(s.durable_events_after(first, 10).unwrap().len(), 1);
+}

@@ -62,6 +62,7 @@ enum Step {
         status: usize,
         expires_at: Option<i64>,
         next_attempt_at: Option<i64>,
+        next_warning_at: Option<i64>,
     },
 }
 
@@ -101,16 +102,20 @@ fn step() -> impl Strategy<Value = Step> {
             0..TARGETS.len(),
             0..GRANT_STATUSES.len(),
             proptest::option::of(time.clone()),
+            proptest::option::of(time.clone()),
             proptest::option::of(time),
         )
             .prop_map(
-                |(slot, user, target, status, expires_at, next_attempt_at)| Step::Grant {
-                    slot,
-                    user,
-                    target,
-                    status,
-                    expires_at,
-                    next_attempt_at
+                |(slot, user, target, status, expires_at, next_attempt_at, next_warning_at)| {
+                    Step::Grant {
+                        slot,
+                        user,
+                        target,
+                        status,
+                        expires_at,
+                        next_attempt_at,
+                        next_warning_at,
+                    }
                 }
             ),
     ]
@@ -175,6 +180,7 @@ impl Model {
                 status,
                 expires_at,
                 next_attempt_at,
+                next_warning_at,
             } => {
                 let id = 1 + slot;
                 let mut g = self
@@ -187,6 +193,7 @@ impl Model {
                 g.status = GRANT_STATUSES[status];
                 g.expires_at = expires_at.map(Timestamp);
                 g.next_attempt_at = next_attempt_at.map(Timestamp);
+                g.next_warning_at = next_warning_at.map(Timestamp);
                 self.grants.insert(id, g);
             }
         }
@@ -245,6 +252,15 @@ fn expected_indexes(m: &Model) -> BTreeMap<Table, Entries> {
             add(
                 Table::Deadlines,
                 keys::deadline(at, Due::GrantExpiry(g.id)).to_vec(),
+                vec![],
+            );
+        }
+        if g.status == GrantStatus::Active
+            && let Some(at) = g.next_warning_at
+        {
+            add(
+                Table::Deadlines,
+                keys::deadline(at, Due::GrantWarning(g.id)).to_vec(),
                 vec![],
             );
         }

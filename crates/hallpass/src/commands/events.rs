@@ -137,6 +137,12 @@ pub fn describe(k: &EventKind) -> String {
             user,
             expires_at,
         } => format!("{grant} of {user} extended until {expires_at}"),
+        EventKind::GrantExpiringSoon {
+            grant,
+            user,
+            target,
+            expires_at,
+        } => format!("{grant} of {user} expires soon: {target} until {expires_at}"),
         EventKind::GrantEnded {
             grant,
             user,

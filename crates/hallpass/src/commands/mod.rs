@@ -15,8 +15,10 @@ pub mod groups;
 pub mod integrations;
 pub mod keys;
 pub mod links;
+pub mod policy;
 pub mod requests;
 pub mod users;
+pub mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -78,12 +80,15 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Release(a) => grants::release(&inv.connect().await?, out, a).await,
         Command::Revoke(a) => grants::revoke(&inv.connect().await?, out, a).await,
         Command::Extend(a) => grants::extend(&inv.connect().await?, out, a).await,
+        Command::Export(a) => policy::export(&inv.connect().await?, out, a).await,
+        Command::Apply(a) => policy::apply(&inv.connect().await?, out, a).await,
         Command::Drift(a) => drift::run(&inv.connect().await?, out, a).await,
         Command::Links(c) => links::run(&inv.connect().await?, out, c).await,
         Command::Outbox => links::outbox(&inv.connect().await?, out).await,
         Command::Keys(c) => keys::run(&inv.connect().await?, out, c).await,
         Command::Audit(a) => audit::run(&inv.connect().await?, out, a).await,
         Command::Events(a) => events::run(&inv.connect().await?, out, a).await,
+        Command::Watch(a) => watch::run(inv.socket, a).await,
     }
 }
 
