@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::support::binaries::{Daemon, os_user, recording_scripts, sandbox_db_read, wait_until};
+use crate::support::binaries::{
+    Daemon, os_user, recording_scripts, sandbox_db_read, sandbox_integration, wait_until,
+};
 
 fn grant_status(d: &Daemon, id: u64) -> String {
     let g = d.json(None, &["grants", "show", &id.to_string()]);
@@ -146,19 +148,7 @@ fn grants_that_expire_while_the_daemon_is_down_are_revoked_at_start() {
         "--name",
         "Ada Admin",
     ]);
-    let grant_cmd = format!("/bin/sh {}", grant.display());
-    let revoke_cmd = format!("/bin/sh {}", revoke.display());
-    d.ok(&[
-        "integrations",
-        "create",
-        "sandbox",
-        "--grant",
-        &grant_cmd,
-        "--revoke",
-        &revoke_cmd,
-        "--resource",
-        "db:read",
-    ]);
+    sandbox_integration(&d, &grant, &revoke, "db:read");
     d.ok(&[
         "flows",
         "create",

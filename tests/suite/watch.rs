@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::support::binaries::{
-    Daemon, binary, os_user, recording_scripts, sandbox_db_read, wait_until,
+    Daemon, binary, os_user, recording_scripts, sandbox_db_read, sandbox_integration, wait_until,
 };
 use crate::support::notify_bus::{Bus, NotifyServer};
 
@@ -244,19 +244,7 @@ fn deny_asks_for_a_reason_when_the_flow_needs_one() {
     let d = Daemon::start();
     let (grant, revoke, _) = recording_scripts(d.dir.path());
     signup(&d);
-    let grant_cmd = format!("/bin/sh {}", grant.display());
-    let revoke_cmd = format!("/bin/sh {}", revoke.display());
-    d.ok(&[
-        "integrations",
-        "create",
-        "sandbox",
-        "--grant",
-        &grant_cmd,
-        "--revoke",
-        &revoke_cmd,
-        "--resource",
-        "db:read,write",
-    ]);
+    sandbox_integration(&d, &grant, &revoke, "db:read,write");
     d.ok(&[
         "flows",
         "create",
@@ -419,19 +407,7 @@ fn extend_on_the_warning_asks_for_more_time_and_failures_are_told() {
     let d = Daemon::start_with_expiry("warn_before = [\"4s\", \"2s\"]");
     let (grant, revoke, _) = recording_scripts(d.dir.path());
     signup(&d);
-    let grant_cmd = format!("/bin/sh {}", grant.display());
-    let revoke_cmd = format!("/bin/sh {}", revoke.display());
-    d.ok(&[
-        "integrations",
-        "create",
-        "sandbox",
-        "--grant",
-        &grant_cmd,
-        "--revoke",
-        &revoke_cmd,
-        "--resource",
-        "db:read,write",
-    ]);
+    sandbox_integration(&d, &grant, &revoke, "db:read,write");
     d.ok(&[
         "integrations",
         "create",

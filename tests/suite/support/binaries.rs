@@ -243,10 +243,8 @@ pub fn recording_scripts(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (grant, revoke, log)
 }
 
-/// The policy both end-to-end tests use: integration `sandbox` (the recording scripts) offering
-/// db read and write, and flow `db-read` that any admin approves. Self-approval is allowed when
-/// the admin must also be the requester (no second OS user to request).
-pub fn sandbox_db_read(d: &Daemon, grant: &Path, revoke: &Path, self_approval: bool) {
+/// Integration `sandbox`: the recording scripts, offering `resource` (e.g. `db:read,write`).
+pub fn sandbox_integration(d: &Daemon, grant: &Path, revoke: &Path, resource: &str) {
     let grant_cmd = format!("/bin/sh {}", grant.display());
     let revoke_cmd = format!("/bin/sh {}", revoke.display());
     d.ok(&[
@@ -258,8 +256,15 @@ pub fn sandbox_db_read(d: &Daemon, grant: &Path, revoke: &Path, self_approval: b
         "--revoke",
         &revoke_cmd,
         "--resource",
-        "db:read,write",
+        resource,
     ]);
+}
+
+/// The policy both end-to-end tests use: integration `sandbox` (the recording scripts) offering
+/// db read and write, and flow `db-read` that any admin approves. Self-approval is allowed when
+/// the admin must also be the requester (no second OS user to request).
+pub fn sandbox_db_read(d: &Daemon, grant: &Path, revoke: &Path, self_approval: bool) {
+    sandbox_integration(d, grant, revoke, "db:read,write");
     let mut flow = vec![
         "flows",
         "create",
