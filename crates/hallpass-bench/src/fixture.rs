@@ -107,6 +107,7 @@ pub fn flow(name: &str, rule: ApprovalRule) -> Flow {
         allow_self_approval: true,
         description: "benchmark flow".into(),
         updated_at: SystemClock.now(),
+        on_eligibility_lost: Default::default(),
     }
 }
 

@@ -104,6 +104,23 @@ pub enum EventKind {
     PolicyChanged {
         what: String,
     },
+    /// An identity source was read and applied (or refused, with `error`).
+    IdentitySynced {
+        source: crate::id::SourceName,
+        added: u32,
+        updated: u32,
+        deactivated: u32,
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// Someone stopped qualifying for a flow they hold or asked for access through; with a
+    /// `notify-only` flow the access stays (`kept`), otherwise it is being taken away.
+    EligibilityLost {
+        user: UserId,
+        flow: crate::id::FlowName,
+        why: String,
+        kept: bool,
+    },
     /// A reconcile found access on a target without a grant, or a grant without its access.
     DriftDetected {
         integration: crate::id::IntegrationName,

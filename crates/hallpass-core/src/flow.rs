@@ -111,9 +111,33 @@ pub struct Flow {
     pub allow_self_approval: bool,
     #[serde(default)]
     pub description: String,
+    /// What happens to pending requests and active grants whose holder stops qualifying
+    /// (left a requestor group, deactivated at the identity source).
+    #[serde(default)]
+    pub on_eligibility_lost: OnEligibilityLost,
     /// Set by the daemon when saved; absent from policy files.
     #[serde(default)]
     pub updated_at: Timestamp,
+}
+
+/// A flow's answer to "this person no longer qualifies".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnEligibilityLost {
+    /// Cancel their pending requests and revoke their active grants (audited).
+    #[default]
+    Revoke,
+    /// Leave them be, and tell the admins and the holder.
+    NotifyOnly,
+}
+
+impl OnEligibilityLost {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnEligibilityLost::Revoke => "revoke",
+            OnEligibilityLost::NotifyOnly => "notify-only",
+        }
+    }
 }
 
 /// Default pending TTL: how long a request may wait for a decision.

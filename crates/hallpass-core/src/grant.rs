@@ -71,6 +71,10 @@ pub enum EndReason {
         reason: Option<String>,
     },
     UserDeleted,
+    /// The holder no longer qualifies for the flow (left a group, deactivated at the source).
+    EligibilityLost {
+        because: String,
+    },
     /// The connector could not grant; whatever it may have done is revoked, and the grant
     /// ends Failed.
     GrantFailed {
@@ -100,6 +104,7 @@ impl fmt::Display for EndReason {
             } => write!(f, "revoked by {by}: {r}"),
             EndReason::Revoked { by, reason: None } => write!(f, "revoked by {by}"),
             EndReason::UserDeleted => f.write_str("user deleted"),
+            EndReason::EligibilityLost { because } => write!(f, "eligibility lost: {because}"),
             EndReason::GrantFailed { error } => write!(f, "granting failed: {error}"),
         }
     }

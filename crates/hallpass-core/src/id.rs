@@ -170,6 +170,10 @@ name_id!(
     /// An access flow: the policy for a set of targets.
     FlowName, "flow"
 );
+name_id!(
+    /// An identity source from `[[sync.source]]` (`corp-ldap`), or `scim`, or a file import's.
+    SourceName, "source"
+);
 
 #[cfg(test)]
 mod tests {

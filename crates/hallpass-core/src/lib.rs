@@ -12,6 +12,7 @@ pub mod event;
 pub mod flow;
 pub mod grant;
 pub mod id;
+pub mod identity;
 pub mod integration;
 pub mod link;
 pub mod outbox;
@@ -23,6 +24,7 @@ pub mod user;
 
 pub use error::DomainError;
 pub use id::{
-    BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, MailId, RequestId, UserId,
+    BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, MailId, RequestId,
+    SourceName, UserId,
 };
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -8,7 +8,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
-use crate::id::{GroupName, UserId};
+use std::collections::BTreeMap;
+
+use crate::id::{GroupName, SourceName, UserId};
+use crate::identity::GroupSource;
 use crate::time::Timestamp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -63,6 +66,9 @@ impl FromStr for Role {
 pub enum UserStatus {
     Invited,
     Active,
+    /// Deactivated or deleted at its identity source: acts on nothing, keeps its history, and
+    /// comes back to Active if the source lists it as active again.
+    Deactivated,
     Deleted,
 }
 
@@ -71,6 +77,7 @@ impl fmt::Display for UserStatus {
         f.write_str(match self {
             UserStatus::Invited => "invited",
             UserStatus::Active => "active",
+            UserStatus::Deactivated => "deactivated",
             UserStatus::Deleted => "deleted",
         })
     }
@@ -105,6 +112,13 @@ pub struct User {
     /// The company an external said they work for (access links); empty for members.
     #[serde(default)]
     pub company: String,
+    /// The login name a directory gave this person (`uid`, `userName`): an OS user of that
+    /// name is bound to them on first contact.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// The identity sources that list this person, with each one's external id.
+    #[serde(default)]
+    pub sources: BTreeMap<SourceName, String>,
 }
 
 impl User {
@@ -186,6 +200,9 @@ pub struct Group {
     pub description: String,
     pub members: BTreeSet<UserId>,
     pub created_at: Timestamp,
+    /// The identity source that owns this group's membership; `None` for a local group.
+    #[serde(default)]
+    pub source: Option<GroupSource>,
 }
 
 /// An invitation. The code itself is never stored: only its SHA-256.

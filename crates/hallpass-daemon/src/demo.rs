@@ -84,6 +84,7 @@ fn flow(
         allow_self_approval: false,
         description: String::new(),
         updated_at: Timestamp::EPOCH,
+        on_eligibility_lost: Default::default(),
     }
 }
 

@@ -123,7 +123,7 @@ pub fn begin_revoke(
         EndReason::Expired => "grant.expire",
         EndReason::Released => "grant.release",
         EndReason::Revoked { .. } => "grant.revoke",
-        EndReason::UserDeleted => "grant.revoke",
+        EndReason::UserDeleted | EndReason::EligibilityLost { .. } => "grant.revoke",
         EndReason::GrantFailed { .. } => "grant.fail",
     };
     let summary = format!(

@@ -31,10 +31,13 @@ pub enum Table {
     LinksByToken,
     StatusPasses,
     Outbox,
+    UsersByLogin,
+    UsersByExternal,
+    SyncRuns,
 }
 
 impl Table {
-    pub const ALL: [Table; 24] = [
+    pub const ALL: [Table; 27] = [
         Table::Meta,
         Table::Users,
         Table::UsersByEmail,
@@ -59,6 +62,9 @@ impl Table {
         Table::LinksByToken,
         Table::StatusPasses,
         Table::Outbox,
+        Table::UsersByLogin,
+        Table::UsersByExternal,
+        Table::SyncRuns,
     ];
 
     /// The on-disk name (sled tree name). Never change one: it would orphan the data.
@@ -88,6 +94,9 @@ impl Table {
             Table::LinksByToken => "links_by_token",
             Table::StatusPasses => "status_passes",
             Table::Outbox => "outbox",
+            Table::UsersByLogin => "users_by_login",
+            Table::UsersByExternal => "users_by_external",
+            Table::SyncRuns => "sync_runs",
         }
     }
 

@@ -30,7 +30,8 @@ impl IndexEntry {
     }
 }
 
-/// UsersByEmail always; UsersByUid while bound and not Deleted; UsersByRole while Active.
+/// UsersByEmail and UsersByExternal (one per source) always; UsersByUid while bound and not
+/// Deleted; UsersByLogin while not Deleted; UsersByRole while Active.
 pub(crate) fn user_entries(u: &User) -> Vec<IndexEntry> {
     let id = keys::user(u.id);
     let mut out = vec![IndexEntry::new(
@@ -38,6 +39,18 @@ pub(crate) fn user_entries(u: &User) -> Vec<IndexEntry> {
         keys::email(&u.email),
         id,
     )];
+    for (source, external_id) in &u.sources {
+        out.push(IndexEntry::new(
+            Table::UsersByExternal,
+            keys::external(source, external_id),
+            id,
+        ));
+    }
+    if let Some(login) = &u.login
+        && u.status != UserStatus::Deleted
+    {
+        out.push(IndexEntry::new(Table::UsersByLogin, keys::login(login), id));
+    }
     if let Some(os) = &u.os
         && u.status != UserStatus::Deleted
     {

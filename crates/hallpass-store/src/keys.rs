@@ -5,7 +5,7 @@
 
 use hallpass_core::integration::Target;
 use hallpass_core::user::Role;
-use hallpass_core::{GrantId, RequestId, Timestamp, UserId};
+use hallpass_core::{GrantId, RequestId, SourceName, Timestamp, UserId};
 
 use crate::backend::Table;
 use crate::deadline::Due;
@@ -59,6 +59,27 @@ pub fn read_u64(key: &[u8], at: usize) -> Option<u64> {
 /// UsersByEmail: the (already normalised) e-mail's UTF-8 bytes.
 pub fn email(email: &str) -> Vec<u8> {
     email.as_bytes().to_vec()
+}
+
+/// UsersByLogin: the login's UTF-8 bytes.
+pub fn login(login: &str) -> Vec<u8> {
+    login.as_bytes().to_vec()
+}
+
+/// UsersByExternal: source ‖ 0x00 ‖ external id (source names never contain a NUL, so a
+/// source's entries are one contiguous prefix).
+pub fn external(source: &SourceName, external_id: &str) -> Vec<u8> {
+    let mut k = external_prefix(source);
+    k.extend_from_slice(external_id.as_bytes());
+    k
+}
+
+/// The UsersByExternal prefix of one source.
+pub fn external_prefix(source: &SourceName) -> Vec<u8> {
+    let mut k = Vec::with_capacity(source.as_str().len() + 1);
+    k.extend_from_slice(source.as_str().as_bytes());
+    k.push(0);
+    k
 }
 
 /// UsersByUid: the uid as 4 big-endian bytes.

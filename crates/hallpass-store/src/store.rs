@@ -15,13 +15,15 @@ use hallpass_core::credential::Credentials;
 use hallpass_core::event::Event;
 use hallpass_core::flow::Flow;
 use hallpass_core::grant::Grant;
+use hallpass_core::identity::SyncReport;
 use hallpass_core::integration::{Bundle, Integration, Target};
 use hallpass_core::link::{AccessLink, StatusPass};
 use hallpass_core::outbox::Mail;
 use hallpass_core::request::Request;
 use hallpass_core::user::{Group, Invite, Role, User};
 use hallpass_core::{
-    BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, RequestId, Timestamp, UserId,
+    BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, RequestId, SourceName,
+    Timestamp, UserId,
 };
 
 use crate::backend::{Backend, ScanIter, Table};
@@ -275,6 +277,46 @@ impl Store {
 
     pub fn user_by_uid(&self, uid: u32) -> Result<Option<User>, StoreError> {
         self.by_unique(Table::UsersByUid, &keys::uid(uid))
+    }
+
+    /// The (not deleted) user with that login, from UsersByLogin.
+    pub fn user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        self.by_unique(Table::UsersByLogin, &keys::login(login))
+    }
+
+    /// The user a source knows by `external_id`.
+    pub fn user_by_external(
+        &self,
+        source: &SourceName,
+        external_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        self.by_unique(Table::UsersByExternal, &keys::external(source, external_id))
+    }
+
+    /// Every (external id, user) a source has linked, from UsersByExternal, in external-id
+    /// byte order. One index scan: the records are not read.
+    pub fn source_links(&self, source: &SourceName) -> Result<Vec<(String, UserId)>, StoreError> {
+        let prefix = keys::external_prefix(source);
+        self.scan_prefix(Table::UsersByExternal, &prefix, false)
+            .map(|r| {
+                let (k, v) = r?;
+                let id = Self::id_in(Table::UsersByExternal, &v, 0)?;
+                let ext = String::from_utf8(k[prefix.len()..].to_vec()).map_err(|_| {
+                    StoreError::corrupt(Table::UsersByExternal.name(), &k, "not UTF-8")
+                })?;
+                Ok((ext, UserId(u64::from_be_bytes(id))))
+            })
+            .collect()
+    }
+
+    /// The newest sync report of a source.
+    pub fn sync_run(&self, source: &SourceName) -> Result<Option<SyncReport>, StoreError> {
+        self.record(Table::SyncRuns, source.as_str().as_bytes())
+    }
+
+    /// The newest sync report of every source that has run, by source name.
+    pub fn sync_runs(&self) -> Result<Vec<SyncReport>, StoreError> {
+        self.all(Table::SyncRuns)
     }
 
     fn by_unique(&self, index: Table, key: &[u8]) -> Result<Option<User>, StoreError> {

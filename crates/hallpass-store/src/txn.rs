@@ -14,6 +14,7 @@ use hallpass_core::credential::Credentials;
 use hallpass_core::event::{Event, EventKind};
 use hallpass_core::flow::Flow;
 use hallpass_core::grant::{Grant, GrantStatus};
+use hallpass_core::identity::SyncReport;
 use hallpass_core::integration::{Bundle, Integration};
 use hallpass_core::link::{AccessLink, StatusPass};
 use hallpass_core::outbox::Mail;
@@ -21,7 +22,7 @@ use hallpass_core::request::Request;
 use hallpass_core::user::{Group, Invite, User};
 use hallpass_core::{
     BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, MailId, RequestId,
-    Timestamp, UserId,
+    SourceName, Timestamp, UserId,
 };
 
 use crate::backend::{Op, Table};
@@ -165,6 +166,18 @@ impl<'a> Txn<'a> {
         self.by_unique(Table::UsersByUid, &keys::uid(uid))
     }
 
+    pub fn user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        self.by_unique(Table::UsersByLogin, &keys::login(login))
+    }
+
+    pub fn user_by_external(
+        &self,
+        source: &SourceName,
+        external_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        self.by_unique(Table::UsersByExternal, &keys::external(source, external_id))
+    }
+
     pub fn invite(&self, code_hash: &[u8; 32]) -> Result<Option<Invite>, StoreError> {
         self.record(Table::Invites, code_hash)
     }
@@ -297,6 +310,26 @@ impl<'a> Txn<'a> {
     /// 1, 2, ...
     pub fn next_user_id(&mut self) -> Result<UserId, StoreError> {
         self.next_id(meta::NEXT_USER_ID, FIRST_USER_ID).map(UserId)
+    }
+
+    /// `n` consecutive user ids at once (a sync that creates many people and links their
+    /// managers before any of them is written).
+    pub fn reserve_user_ids(&mut self, n: u64) -> Result<std::ops::Range<u64>, StoreError> {
+        let key = meta::NEXT_USER_ID;
+        let first = self
+            .record::<u64>(Table::Meta, key)?
+            .unwrap_or(FIRST_USER_ID);
+        let end = first.checked_add(n).ok_or_else(|| {
+            StoreError::corrupt(Table::Meta.name(), key, "the id counter is exhausted")
+        })?;
+        self.put_record(Table::Meta, key, &end);
+        Ok(first..end)
+    }
+
+    /// Records a source's newest sync report.
+    pub fn put_sync_run(&mut self, source: &SourceName, r: &SyncReport) -> Result<(), StoreError> {
+        self.put_record(Table::SyncRuns, source.as_str().as_bytes(), r);
+        Ok(())
     }
 
     /// 1001, 1002, ...

@@ -165,6 +165,7 @@ pub fn flows() -> Vec<FlowView> {
         allow_self_approval: false,
         description: String::new(),
         updated_at: NOW.minus(Duration::from_secs(86_400 * 3)),
+        on_eligibility_lost: Default::default(),
     };
     let db_read = flow(
         "db-read",

@@ -709,6 +709,48 @@ fn on_events(app: &mut App, events: Vec<Event>) -> Vec<Cmd> {
                 }
             }
             EventKind::PolicyChanged { .. } => policy = true,
+            EventKind::IdentitySynced {
+                source,
+                added,
+                updated,
+                deactivated,
+                error,
+            } => {
+                people_changed = true;
+                if app.me.as_ref().is_some_and(|m| m.role == Role::Admin) {
+                    match error {
+                        Some(why) => app.toast(
+                            Tone::Bad,
+                            format!("Identity sync `{source}` changed nothing: {why}"),
+                        ),
+                        None if added + updated + deactivated > 0 => app.toast(
+                            Tone::Info,
+                            format!(
+                                "Identity sync `{source}`: {added} added, {updated} updated, {deactivated} deactivated."
+                            ),
+                        ),
+                        None => {}
+                    }
+                }
+            }
+            EventKind::EligibilityLost {
+                user,
+                flow,
+                why,
+                kept,
+            } => {
+                lifecycle = true;
+                if mine(app, *user) {
+                    app.toast(
+                        Tone::Warn,
+                        if *kept {
+                            format!("You no longer qualify for flow {flow} ({why}); your access stays for now.")
+                        } else {
+                            format!("You no longer qualify for flow {flow} ({why}); that access is being removed.")
+                        },
+                    );
+                }
+            }
             EventKind::DriftDetected {
                 integration,
                 leftovers,

@@ -148,6 +148,7 @@ pub fn flow(name: &str, rule: ApprovalRule, approvers: Vec<Approver>) -> Flow {
         allow_self_approval: false,
         description: String::new(),
         updated_at: T0,
+        on_eligibility_lost: Default::default(),
     }
 }
 

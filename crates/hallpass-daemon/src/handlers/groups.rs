@@ -39,6 +39,7 @@ pub async fn create(
                 description,
                 members: BTreeSet::new(),
                 created_at: now,
+                source: None,
             };
             tx.put_group(&g)?;
             tx.audit(

@@ -65,6 +65,8 @@ pub async fn signup(s: &Session, args: SignupArgs) -> Result<UserView, Fail> {
                 created_at: now,
                 ssh_keys: vec![],
                 company: String::new(),
+                login: None,
+                sources: Default::default(),
             };
             tx.put_user(&user)?;
             let actor = Actor::User {

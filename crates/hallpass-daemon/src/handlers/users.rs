@@ -78,6 +78,8 @@ pub async fn invite(s: &Session, c: &Caller, args: InviteArgs) -> Result<InviteC
                 created_at: now,
                 ssh_keys: vec![],
                 company: String::new(),
+                login: None,
+                sources: Default::default(),
             };
             tx.put_user(&user)?;
             tx.put_invite(&Invite {

@@ -402,6 +402,8 @@ pub async fn submit(
                     created_at: now,
                     ssh_keys: c.ssh_key.clone().into_iter().collect(),
                     company: c.company.clone(),
+                    login: None,
+                    sources: Default::default(),
                 },
             };
             tx.put_user(&user)?;

@@ -45,7 +45,9 @@ fn ended(g: &Grant) -> String {
         Some(EndReason::Released) => "You released this access.",
         Some(EndReason::Revoked { .. }) => "This access was revoked.",
         Some(EndReason::Expired) | None => "This access has expired.",
-        Some(EndReason::UserDeleted) => "This access was withdrawn.",
+        Some(EndReason::UserDeleted | EndReason::EligibilityLost { .. }) => {
+            "This access was withdrawn."
+        }
         Some(EndReason::GrantFailed { .. }) => "This access could not be set up.",
     };
     how.to_string()

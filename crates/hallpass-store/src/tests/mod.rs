@@ -35,6 +35,8 @@ pub(crate) fn user(id: u64, email: &str) -> User {
         created_at: Timestamp(1),
         ssh_keys: vec![],
         company: String::new(),
+        login: None,
+        sources: Default::default(),
     }
 }
 
@@ -81,6 +83,7 @@ pub(crate) fn group(name: &str, members: &[u64]) -> Group {
         description: String::new(),
         members: members.iter().map(|m| UserId(*m)).collect(),
         created_at: Timestamp(0),
+        source: None,
     }
 }
 
@@ -148,6 +151,7 @@ pub(crate) fn flow(name: &str) -> Flow {
         allow_self_approval: false,
         description: String::new(),
         updated_at: Timestamp(0),
+        on_eligibility_lost: Default::default(),
     }
 }
 

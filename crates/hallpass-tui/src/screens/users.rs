@@ -123,7 +123,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             let status_style = match u.status {
                 hallpass_core::user::UserStatus::Active => t.plain(),
                 hallpass_core::user::UserStatus::Invited => t.warn(),
-                hallpass_core::user::UserStatus::Deleted => t.dim(),
+                hallpass_core::user::UserStatus::Deactivated
+                | hallpass_core::user::UserStatus::Deleted => t.dim(),
             };
             Some(vec![
                 Cell::from(u.id.to_string()),

@@ -168,6 +168,31 @@ pub fn describe(k: &EventKind) -> String {
             leftovers,
             missing,
         } => format!("drift on {integration}: {leftovers} leftover, {missing} missing"),
+        EventKind::IdentitySynced {
+            source,
+            added,
+            updated,
+            deactivated,
+            error,
+        } => match error {
+            Some(why) => format!("identity sync {source} changed nothing: {why}"),
+            None => format!(
+                "identity sync {source}: {added} added, {updated} updated, {deactivated} deactivated"
+            ),
+        },
+        EventKind::EligibilityLost {
+            user,
+            flow,
+            why,
+            kept,
+        } => format!(
+            "{user} no longer qualifies for flow {flow} ({why}){}",
+            if *kept {
+                "; access kept (notify-only)"
+            } else {
+                "; access withdrawn"
+            }
+        ),
     }
 }
 

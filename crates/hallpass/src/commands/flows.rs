@@ -264,6 +264,7 @@ impl FlowDraft {
             allow_self_approval: self.allow_self_approval,
             description: self.description.clone(),
             updated_at: now,
+            on_eligibility_lost: Default::default(),
         };
         flow.validate().map_err(|e| relabel(e, FIELD_FLAGS))?;
         Ok(flow)

@@ -282,6 +282,10 @@ impl Classifier {
                         format!("Access removed: {target}"),
                         "Your account was deleted.".to_string(),
                     ),
+                    EndReason::EligibilityLost { because } => (
+                        format!("Access removed: {target}"),
+                        format!("{grant} ended because you no longer qualify: {because}."),
+                    ),
                     // Already told by GrantFailed.
                     EndReason::GrantFailed { .. } => (String::new(), String::new()),
                 };
@@ -340,6 +344,32 @@ impl Classifier {
                 body: format!(
                     "{leftovers} leftover access without a grant, {missing} grant(s) without their access. See `hallpass drift`."
                 ),
+                act: None,
+            }),
+            EventKind::IdentitySynced {
+                source,
+                error: Some(why),
+                ..
+            } => self.is_admin().then(|| Notice {
+                kind: Kind::Failures,
+                summary: format!("Identity sync {source} failed"),
+                body: format!("Nothing was changed: {why}. See `hallpass sync status`."),
+                act: None,
+            }),
+            EventKind::IdentitySynced { error: None, .. } => None,
+            EventKind::EligibilityLost {
+                user,
+                flow,
+                why,
+                kept,
+            } => (*user == me || self.is_admin()).then(|| Notice {
+                kind: Kind::Ended,
+                summary: format!("No longer eligible: flow {flow}"),
+                body: if *kept {
+                    format!("{} no longer qualifies ({why}); the access stays (notify-only flow).", self.name(*user))
+                } else {
+                    format!("{} no longer qualifies ({why}); pending requests are cancelled and access revoked.", self.name(*user))
+                },
                 act: None,
             }),
             EventKind::UserRoleChanged { user, role } => {
