@@ -148,6 +148,9 @@ cases! {
     ListLinks => ListLinks,
     RevokeLink => RevokeLink,
     ListOutbox => ListOutbox,
+    SyncRun => SyncRun,
+    SyncStatus => SyncStatus,
+    ImportIdentities => ImportIdentities,
 }
 
 /// The RPC name of every request the service accepts. The match is exhaustive, so a new RPC
@@ -214,6 +217,9 @@ fn rpc_name(r: &HallpassRequest) -> &'static str {
         R::ListLinks { .. } => "ListLinks",
         R::RevokeLink { .. } => "RevokeLink",
         R::ListOutbox { .. } => "ListOutbox",
+        R::SyncRun { .. } => "SyncRun",
+        R::SyncStatus { .. } => "SyncStatus",
+        R::ImportIdentities { .. } => "ImportIdentities",
     }
 }
 
@@ -378,6 +384,15 @@ fn every_rpc(d: &TestDaemon) -> Vec<HallpassRequest> {
             id: hallpass_core::LinkId(1),
         },
         R::ListOutbox {},
+        R::SyncRun {
+            source: None,
+            dry_run: true,
+            force: false,
+        },
+        R::SyncStatus {},
+        R::ImportIdentities {
+            chunk: import_chunk(),
+        },
     ]
 }
 
@@ -455,7 +470,24 @@ const MATRIX: &[(Case, [Expect; 5])] = &[
     (Case::ListLinks, [Y, F, Y, U, U]),
     (Case::RevokeLink, [Y, F, F, U, U]),
     (Case::ListOutbox, [Y, F, F, U, U]),
+    // No sources are configured here: past authorization the admin hears so.
+    (Case::SyncRun, [C, F, F, U, U]),
+    (Case::SyncStatus, [Y, F, Y, U, U]),
+    (Case::ImportIdentities, [Y, F, F, U, U]),
 ];
+
+/// An empty, finished import: a dry run that changes nothing.
+fn import_chunk() -> hallpass_proto::ImportChunk {
+    hallpass_proto::ImportChunk {
+        upload: None,
+        source: hallpass_core::SourceName::new("authz").expect("a valid name"),
+        people: vec![],
+        groups: vec![],
+        done: true,
+        dry_run: true,
+        force: false,
+    }
+}
 
 fn link_args(flow: FlowName) -> hallpass_proto::NewLink {
     hallpass_proto::NewLink {
@@ -981,6 +1013,9 @@ impl Matrix {
                 judge(c.revoke_link(ctx(), link.link.id).await)
             }
             Case::ListOutbox => judge(c.list_outbox(ctx()).await),
+            Case::SyncRun => judge(c.sync_run(ctx(), None, true, false).await),
+            Case::SyncStatus => judge(c.sync_status(ctx()).await),
+            Case::ImportIdentities => judge(c.import_identities(ctx(), import_chunk()).await),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod flow;
 pub mod grant;
 pub mod id;
 pub mod identity;
+pub mod identity_file;
 pub mod integration;
 pub mod link;
 pub mod outbox;

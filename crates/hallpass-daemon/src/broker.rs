@@ -101,6 +101,8 @@ pub struct Broker {
     /// Grants with a connector call running now.
     pub(crate) inflight: Mutex<HashSet<GrantId>>,
     pub(crate) connector_slots: Arc<Semaphore>,
+    /// Identity-sync runs in progress and staged file imports.
+    pub(crate) sync: crate::sync::SyncState,
     started_at: Timestamp,
 }
 
@@ -129,6 +131,7 @@ impl Broker {
             events: watch::channel(head).0,
             inflight: Mutex::new(HashSet::new()),
             connector_slots: Arc::new(Semaphore::new(slots)),
+            sync: crate::sync::SyncState::default(),
             started_at,
         }))
     }

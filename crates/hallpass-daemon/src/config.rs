@@ -21,6 +21,74 @@ pub struct Config {
     pub log: LogConfig,
     pub web: WebConfig,
     pub smtp: SmtpConfig,
+    pub sync: SyncConfig,
+}
+
+/// Identity sync: the sources the daemon reads people and groups from, and how people who
+/// come from them first connect.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Bind an OS user with no account to the synced identity whose login equals the OS user
+    /// name, on their first connection. Off: synced people still need an invite.
+    pub first_contact: bool,
+    /// `[[sync.source]]` tables, each with exactly one of `[sync.source.file]` or
+    /// `[sync.source.ldap]`.
+    pub source: Vec<SourceConfig>,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            first_contact: true,
+            source: vec![],
+        }
+    }
+}
+
+/// One identity source that the daemon pulls from.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// How the source is named in `hallpass sync` and the audit log (lowercase, `-`, `_`).
+    pub name: hallpass_core::SourceName,
+    /// How often it is read; `0s` means only on demand (`hallpass sync run`).
+    #[serde(default = "default_sync_interval", deserialize_with = "duration")]
+    pub interval: Duration,
+    /// Refuse a run that would deactivate more than this share of the people active from
+    /// this source (a directory answering with a truncated or wrong result).
+    #[serde(default = "default_max_deactivate")]
+    pub max_deactivate_percent: u8,
+    /// Refuse a run that returns fewer people than this, once the source has people.
+    #[serde(default = "default_min_people")]
+    pub min_people: u32,
+    pub file: Option<FileSourceConfig>,
+}
+
+fn default_sync_interval() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_max_deactivate() -> u8 {
+    20
+}
+
+fn default_min_people() -> u32 {
+    1
+}
+
+/// A CSV or JSON file of people and groups (the format `hallpass identities import` reads).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    pub path: PathBuf,
+}
+
+impl SourceConfig {
+    /// What kind of source this is, for messages.
+    pub fn kind(&self) -> &'static str {
+        if self.file.is_some() { "file" } else { "unset" }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -166,6 +234,7 @@ impl Default for Config {
             log: LogConfig::default(),
             web: WebConfig::default(),
             smtp: SmtpConfig::default(),
+            sync: SyncConfig::default(),
         }
     }
 }
@@ -346,6 +415,27 @@ impl Config {
         }
         if self.expiry.warn_before.iter().any(Duration::is_zero) {
             return Err("expiry.warn_before offsets must be above zero".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for src in &self.sync.source {
+            if !names.insert(src.name.as_str()) {
+                return Err(format!("sync.source `{}` is defined twice", src.name));
+            }
+            if src.name.as_str() == "scim" {
+                return Err("sync.source `scim` is reserved for the SCIM server".into());
+            }
+            if src.max_deactivate_percent > 100 {
+                return Err(format!(
+                    "sync.source `{}`: max_deactivate_percent must be at most 100",
+                    src.name
+                ));
+            }
+            if src.kind() == "unset" {
+                return Err(format!(
+                    "sync.source `{}` needs a [sync.source.file] or [sync.source.ldap] table",
+                    src.name
+                ));
+            }
         }
         if self.invites.ttl < Duration::from_secs(60) {
             return Err("invites.ttl must be at least 1m".into());

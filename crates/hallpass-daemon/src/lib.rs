@@ -15,6 +15,7 @@ pub mod config;
 pub mod connectors;
 pub mod demo;
 pub mod drift;
+pub mod eligibility;
 pub mod expiry;
 pub mod handlers;
 pub mod lifecycle;
@@ -23,6 +24,7 @@ pub mod mailer;
 pub mod paths;
 pub mod server;
 pub mod socket;
+pub mod sync;
 pub mod views;
 pub mod web;
 

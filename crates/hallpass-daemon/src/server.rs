@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::handlers::{Connection, Session};
-use crate::{drift, expiry, mailer, web};
+use crate::{drift, expiry, mailer, sync, web};
 
 /// Requests served at once on one connection.
 const PER_CONNECTION: usize = 64;
@@ -78,6 +78,7 @@ pub async fn serve(
         .enabled()
         .then(|| tokio::spawn(mailer::run(broker.clone(), stop_rx.clone())));
     let scheduler = tokio::spawn(expiry::run(broker.clone(), stop_rx.clone()));
+    let sync = tokio::spawn(sync::run_periodic(broker.clone(), stop_rx.clone()));
     let drift = tokio::spawn(drift::run(broker.clone(), stop_rx));
     tracing::info!(
         catch_up_ms = started.elapsed().as_millis() as u64,
@@ -113,6 +114,8 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     drift.abort();
+    // A sync cut short here is whole batches; the next run finishes it.
+    sync.abort();
     for task in [web, mailer].into_iter().flatten() {
         // Both stop at the signal; a delivery in flight is retried after the restart.
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;

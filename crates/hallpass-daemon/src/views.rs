@@ -38,6 +38,8 @@ pub fn user(store: &Store, u: &User) -> Result<UserView, StoreError> {
         groups: u.groups.iter().cloned().collect(),
         created_at: u.created_at,
         company: u.company.clone(),
+        login: u.login.clone(),
+        sources: u.sources.keys().cloned().collect(),
     })
 }
 
@@ -51,6 +53,7 @@ pub fn group(store: &Store, g: &Group) -> Result<GroupView, StoreError> {
             .map(|m| user_ref(store, *m))
             .collect::<Result<_, _>>()?,
         created_at: g.created_at,
+        source: g.source.as_ref().map(|s| s.source.clone()),
     })
 }
 

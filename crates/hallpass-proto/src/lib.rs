@@ -146,4 +146,15 @@ pub trait Hallpass {
     async fn revoke_link(id: LinkId) -> Result<LinkView, ApiError>;
     /// Admins: undelivered e-mail, with each message's attempts and last error.
     async fn list_outbox() -> Result<Vec<MailView>, ApiError>;
+
+    /// Reads configured identity sources now (all, or one) and applies them (admins).
+    async fn sync_run(
+        source: Option<hallpass_core::SourceName>,
+        dry_run: bool,
+        force: bool,
+    ) -> Result<Vec<hallpass_core::identity::SyncReport>, ApiError>;
+    /// Every identity source: its last run and, while one runs, its progress (admins, auditors).
+    async fn sync_status() -> Result<Vec<SourceStatus>, ApiError>;
+    /// Imports people and groups from a file, in chunks (admins).
+    async fn import_identities(chunk: ImportChunk) -> Result<ImportAck, ApiError>;
 }

@@ -76,6 +76,12 @@ pub struct UserView {
     /// The company an external gave on an access link; empty for members.
     #[serde(default)]
     pub company: String,
+    /// The login a directory gave them (matched to an OS user name on first contact).
+    #[serde(default)]
+    pub login: Option<String>,
+    /// The identity sources that list them (`corp-ldap`, `scim`, …); empty for local people.
+    #[serde(default)]
+    pub sources: Vec<hallpass_core::SourceName>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +143,9 @@ pub struct GroupView {
     pub name: GroupName,
     pub description: String,
     pub members: Vec<UserRefView>,
+    /// The identity source that owns the group's membership; `None` for a local group.
+    #[serde(default)]
+    pub source: Option<hallpass_core::SourceName>,
     pub created_at: Timestamp,
 }
 
@@ -458,4 +467,54 @@ pub struct MailView {
     pub attempts: u32,
     pub next_attempt_at: Timestamp,
     pub last_error: Option<String>,
+}
+
+/// One piece of a file import: people and groups sent in frames under the 1 MiB limit. The
+/// first chunk has no `upload`; the daemon answers with one, which every further chunk
+/// carries; the chunk with `done` applies everything received (or, with `dry_run`, plans it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportChunk {
+    pub upload: Option<u64>,
+    pub source: hallpass_core::SourceName,
+    #[serde(default)]
+    pub people: Vec<hallpass_core::identity::PersonRecord>,
+    #[serde(default)]
+    pub groups: Vec<hallpass_core::identity::GroupRecord>,
+    pub done: bool,
+    pub dry_run: bool,
+    /// Apply even past the deactivation threshold.
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportAck {
+    pub upload: u64,
+    /// People received so far in this upload.
+    pub received: u32,
+    /// The run's report, on the `done` chunk.
+    pub report: Option<hallpass_core::identity::SyncReport>,
+}
+
+/// How far a running sync is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncProgress {
+    /// `reading`, `planning`, `writing people`, `writing groups`.
+    pub phase: String,
+    pub done: u32,
+    /// 0 when not known yet.
+    pub total: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub name: hallpass_core::SourceName,
+    /// `ldap`, `file`, `scim` or `import` (a file import that is not a configured source).
+    pub kind: String,
+    /// Seconds between periodic runs; 0 for on demand only.
+    pub interval_secs: u64,
+    /// People hallpass currently links to this source.
+    pub people: u64,
+    pub last: Option<hallpass_core::identity::SyncReport>,
+    pub running: Option<SyncProgress>,
 }

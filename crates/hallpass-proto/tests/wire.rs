@@ -41,6 +41,8 @@ fn user_view() -> UserView {
         groups: vec!["sre".parse().expect("group")],
         created_at: Timestamp(1_800_000_000_000),
         company: "Vendor Ltd".into(),
+        login: None,
+        sources: vec![],
     }
 }
 
@@ -215,6 +217,7 @@ fn every_response_type_round_trips() {
         description: "d".into(),
         members: vec![],
         created_at: Timestamp(0),
+        source: None,
     });
     round_trip(request_view());
     round_trip(grant_view());

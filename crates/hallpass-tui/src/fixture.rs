@@ -68,6 +68,8 @@ pub fn user(
         groups: groups.iter().map(|g| name(g)).collect(),
         created_at: NOW.minus(Duration::from_secs(86_400 * (30 + id))),
         company: String::new(),
+        login: None,
+        sources: vec![],
     }
 }
 
@@ -346,6 +348,7 @@ pub fn groups() -> Vec<GroupView> {
             description: String::new(),
             members: members(g),
             created_at: NOW,
+            source: None,
         })
         .collect()
 }
@@ -792,6 +795,8 @@ fn synthetic(id: u64) -> UserView {
         groups,
         created_at: NOW,
         company: String::new(),
+        login: None,
+        sources: vec![],
     }
 }
 

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    account, audit, bundles, completions, demo, drift, events, flows, grants, groups, integrations,
-    keys, links, policy, requests, users, watch,
+    account, audit, bundles, completions, demo, drift, events, flows, grants, groups, identities,
+    integrations, keys, links, policy, requests, users, watch,
 };
 use crate::failure::EXIT_CODES_HELP;
 
@@ -66,6 +66,12 @@ pub enum Command {
     /// Manage groups of people (admins)
     #[command(subcommand)]
     Groups(groups::GroupsCommand),
+    /// Import synced identities from a CSV or JSON file (admins)
+    #[command(subcommand)]
+    Identities(identities::IdentitiesCommand),
+    /// Identity sync from LDAP and files: run it now, see each source's last run
+    #[command(subcommand)]
+    Sync(identities::SyncCommand),
     /// Manage integrations: the systems hallpass grants access on (admins)
     #[command(subcommand)]
     Integrations(integrations::IntegrationsCommand),

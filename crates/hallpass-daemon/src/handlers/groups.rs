@@ -72,6 +72,7 @@ pub async fn delete(s: &Session, c: &Caller, name: GroupName) -> Result<GroupVie
         .broker
         .commit(|tx| {
             let g = tx.group(&name)?.ok_or_else(|| missing(&name))?;
+            refuse_synced(&g)?;
             let using: Vec<String> = tx
                 .store()
                 .flows()?
@@ -156,6 +157,7 @@ pub async fn set_member(
         .broker
         .commit(|tx| {
             let mut g = tx.group(&name)?.ok_or_else(|| missing(&name))?;
+            refuse_synced(&g)?;
             let mut u = find_user(&s.broker, &r)?;
             if u.status == UserStatus::Deleted {
                 return Err(Fail::Api(ApiError::invalid(
@@ -189,8 +191,30 @@ pub async fn set_member(
                 )
                 .about(u.id),
             )?;
+            if !member {
+                crate::eligibility::recheck(
+                    tx,
+                    &u,
+                    &format!("left group {name}"),
+                    now,
+                    &c.actor(),
+                    c.source,
+                )?;
+            }
             Ok(g)
         })
         .await?;
+    s.broker.wake_scheduler();
     Ok(views::group(s.broker.store(), &group)?)
+}
+
+/// A group an identity source owns changes only through that source.
+fn refuse_synced(g: &Group) -> Result<(), Fail> {
+    match &g.source {
+        Some(src) => Err(Fail::Api(ApiError::conflict(format!(
+            "group {} is synced from source {}; change it there (its next sync would undo this)",
+            g.name, src.source
+        )))),
+        None => Ok(()),
+    }
 }

@@ -10,6 +10,7 @@ mod cancel;
 pub(crate) mod catalog;
 mod events;
 mod extend;
+mod first_contact;
 mod grants;
 mod groups;
 mod hello;
@@ -22,6 +23,7 @@ mod release;
 mod requests;
 mod signup;
 pub(crate) mod submit;
+mod sync;
 mod users;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,6 +84,14 @@ impl Session {
                 user,
                 source: self.conn.source(),
             }),
+            None if self.broker.config().sync.first_contact
+                && let Some(user) = first_contact::bind(self).await? =>
+            {
+                Ok(Caller {
+                    user,
+                    source: self.conn.source(),
+                })
+            }
             _ => {
                 if !self.conn.refusal_audited.swap(true, Ordering::SeqCst) {
                     let now = self.broker.now();
@@ -483,6 +493,28 @@ impl Hallpass for Session {
 
     async fn list_outbox(self, _: Context) -> Result<Vec<MailView>, ApiError> {
         as_caller!(self, |c| links::outbox(&self, &c))
+    }
+
+    async fn sync_run(
+        self,
+        _: Context,
+        source: Option<hallpass_core::SourceName>,
+        dry_run: bool,
+        force: bool,
+    ) -> Result<Vec<hallpass_core::identity::SyncReport>, ApiError> {
+        as_caller!(self, |c| sync::run(&self, &c, source, dry_run, force))
+    }
+
+    async fn sync_status(self, _: Context) -> Result<Vec<SourceStatus>, ApiError> {
+        as_caller!(self, |c| sync::status(&self, &c))
+    }
+
+    async fn import_identities(
+        self,
+        _: Context,
+        chunk: ImportChunk,
+    ) -> Result<ImportAck, ApiError> {
+        as_caller!(self, |c| sync::import(&self, &c, chunk))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod events;
 pub mod flows;
 pub mod grants;
 pub mod groups;
+pub mod identities;
 pub mod integrations;
 pub mod keys;
 pub mod links;
@@ -68,6 +69,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Status => account::status(&inv.connect().await?, out).await,
         Command::Users(c) => users::run(&inv.connect().await?, out, c).await,
         Command::Groups(c) => groups::run(&inv.connect().await?, out, c).await,
+        Command::Identities(c) => identities::identities(&inv.connect().await?, out, c).await,
+        Command::Sync(c) => identities::sync(&inv.connect().await?, out, c).await,
         Command::Integrations(c) => integrations::run(&inv.connect().await?, out, c).await,
         Command::Bundles(c) => bundles::run(&inv.connect().await?, out, c).await,
         Command::Flows(c) => flows::run(&inv.connect().await?, out, c).await,
