@@ -92,6 +92,18 @@ impl Session {
                     source: self.conn.source(),
                 })
             }
+            Some(user) if user.status == hallpass_core::user::UserStatus::Deactivated => {
+                let sources: Vec<&str> = user.sources.keys().map(|s| s.as_str()).collect();
+                Err(Fail::Api(ApiError::Unauthenticated {
+                    uid: self.conn.uid,
+                    why: format!(
+                        "the account {} was deactivated at its identity source ({}); ask an admin ({}) if that is wrong",
+                        user.email,
+                        sources.join(", "),
+                        self.broker.admin_emails().join(", ")
+                    ),
+                }))
+            }
             _ => {
                 if !self.conn.refusal_audited.swap(true, Ordering::SeqCst) {
                     let now = self.broker.now();
