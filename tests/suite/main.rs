@@ -8,6 +8,7 @@ mod daemon_lifecycle;
 mod drift;
 mod e2e;
 mod failed_grants;
+mod identities_cli;
 mod identity_sync;
 mod links;
 mod links_e2e;
