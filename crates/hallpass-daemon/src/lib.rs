@@ -23,6 +23,7 @@ pub mod mailer;
 pub mod paths;
 pub mod server;
 pub mod socket;
+pub mod sync;
 pub mod views;
 pub mod web;
 

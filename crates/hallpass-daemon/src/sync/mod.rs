@@ -1,0 +1,3 @@
+//! Identity sync sources.
+
+pub mod ldap;
