@@ -8,6 +8,7 @@ mod daemon_lifecycle;
 mod drift;
 mod e2e;
 mod failed_grants;
+mod ldap_source;
 mod links;
 mod links_e2e;
 mod policy;

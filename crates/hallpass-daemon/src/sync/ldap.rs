@@ -391,15 +391,17 @@ fn result_text(rc: u32, text: &str) -> String {
     }
 }
 
-/// Runs one paged subtree search, handing each entry to `each` and reporting the count every
-/// page. Fails on any result code but success.
+/// Runs one paged subtree search, handing each entry to `each` (which says whether it kept
+/// it) and reporting how many were kept after every page. Fails on any result code but
+/// success.
 async fn paged_search(
     ldap: &mut Ldap,
+    timeout: Duration,
     page_size: u32,
     base: &str,
     filter: &str,
     attrs: Vec<String>,
-    mut each: impl FnMut(SearchEntry),
+    mut each: impl FnMut(SearchEntry) -> bool,
     mut page: impl FnMut(u32),
 ) -> Result<u32, LdapSourceError> {
     let search_err = |why: String| LdapSourceError::Search {
@@ -414,17 +416,20 @@ async fn paged_search(
         )),
     ];
     let mut stream = ldap
+        .with_timeout(timeout)
         .streaming_search_with(adapters, base, Scope::Subtree, filter, attrs)
         .await
         .map_err(|e| search_err(e.to_string()))?;
-    let mut n = 0u32;
+    let (mut seen, mut kept) = (0u32, 0u32);
     loop {
         match stream.next().await {
             Ok(Some(entry)) => {
-                each(SearchEntry::construct(entry));
-                n += 1;
-                if n % page_size == 0 {
-                    page(n);
+                if each(SearchEntry::construct(entry)) {
+                    kept += 1;
+                }
+                seen += 1;
+                if seen % page_size == 0 {
+                    page(kept);
                 }
             }
             Ok(None) => break,
@@ -443,8 +448,8 @@ async fn paged_search(
             text: result_text(res.rc, &res.text),
         });
     }
-    page(n);
-    Ok(n)
+    page(kept);
+    Ok(kept)
 }
 
 /// Connects, binds and looks for one person: says what it found.
@@ -457,6 +462,7 @@ pub async fn test_connection(cfg: &LdapSourceConfig) -> Result<String, LdapSourc
     };
     let mut stream = s
         .ldap
+        .with_timeout(cfg.timeout)
         .with_search_options(ldap3::SearchOptions::new().sizelimit(1))
         .streaming_search_with(
             EntriesOnly::new(),
@@ -723,13 +729,20 @@ pub async fn read_snapshot(
     let mut raw: Vec<RawPerson> = Vec::new();
     paged_search(
         &mut s.ldap,
+        cfg.timeout,
         cfg.page_size,
         &cfg.people_base,
         &cfg.people_filter,
         people_attrs,
         |e| match person_from(&e, a) {
-            Ok(p) => raw.push(p),
-            Err(r) => skipped.push(r),
+            Ok(p) => {
+                raw.push(p);
+                true
+            }
+            Err(r) => {
+                skipped.push(r);
+                false
+            }
         },
         |n| {
             progress(Progress {
@@ -747,13 +760,12 @@ pub async fn read_snapshot(
         let mut off = HashSet::new();
         paged_search(
             &mut s.ldap,
+            cfg.timeout,
             cfg.page_size,
             &cfg.people_base,
             &filter,
             vec!["1.1".into()],
-            |e| {
-                off.insert(normalize_dn(&e.dn));
-            },
+            |e| off.insert(normalize_dn(&e.dn)),
             |_| {},
         )
         .await?;
@@ -792,6 +804,7 @@ pub async fn read_snapshot(
         let membership = a.membership.attribute();
         paged_search(
             &mut s.ldap,
+            cfg.timeout,
             cfg.page_size,
             base,
             &cfg.groups_filter,
@@ -799,17 +812,17 @@ pub async fn read_snapshot(
             |e| {
                 let Some(external_id) = first(&e, &a.external_id) else {
                     skipped.push(skip(&e.dn, &a.external_id, "missing"));
-                    return;
+                    return false;
                 };
                 let Some(cn) = first(&e, &a.group_name) else {
                     skipped.push(skip(&e.dn, &a.group_name, "missing"));
-                    return;
+                    return false;
                 };
                 let name = match group_name_from(&cn) {
                     Ok(n) => n,
                     Err(err) => {
                         skipped.push(skip(&e.dn, &a.group_name, err.to_string()));
-                        return;
+                        return false;
                     }
                 };
                 groups.push(RawGroup {
@@ -822,6 +835,7 @@ pub async fn read_snapshot(
                     links: all(&e, membership).cloned().collect(),
                     dn: e.dn,
                 });
+                true
             },
             |n| {
                 progress(Progress {
