@@ -396,8 +396,7 @@ fn result_text(rc: u32, text: &str) -> String {
 /// success.
 async fn paged_search(
     ldap: &mut Ldap,
-    timeout: Duration,
-    page_size: u32,
+    cfg: &LdapSourceConfig,
     base: &str,
     filter: &str,
     attrs: Vec<String>,
@@ -412,11 +411,11 @@ async fn paged_search(
     let adapters: Vec<Box<dyn Adapter<String, Vec<String>>>> = vec![
         Box::new(EntriesOnly::new()),
         Box::new(PagedResults::new(
-            i32::try_from(page_size).unwrap_or(i32::MAX),
+            i32::try_from(cfg.page_size).unwrap_or(i32::MAX),
         )),
     ];
     let mut stream = ldap
-        .with_timeout(timeout)
+        .with_timeout(cfg.timeout)
         .streaming_search_with(adapters, base, Scope::Subtree, filter, attrs)
         .await
         .map_err(|e| search_err(e.to_string()))?;
@@ -428,7 +427,7 @@ async fn paged_search(
                     kept += 1;
                 }
                 seen += 1;
-                if seen % page_size == 0 {
+                if seen % cfg.page_size == 0 {
                     page(kept);
                 }
             }
@@ -729,8 +728,7 @@ pub async fn read_snapshot(
     let mut raw: Vec<RawPerson> = Vec::new();
     paged_search(
         &mut s.ldap,
-        cfg.timeout,
-        cfg.page_size,
+        cfg,
         &cfg.people_base,
         &cfg.people_filter,
         people_attrs,
@@ -760,8 +758,7 @@ pub async fn read_snapshot(
         let mut off = HashSet::new();
         paged_search(
             &mut s.ldap,
-            cfg.timeout,
-            cfg.page_size,
+            cfg,
             &cfg.people_base,
             &filter,
             vec!["1.1".into()],
@@ -804,8 +801,7 @@ pub async fn read_snapshot(
         let membership = a.membership.attribute();
         paged_search(
             &mut s.ldap,
-            cfg.timeout,
-            cfg.page_size,
+            cfg,
             base,
             &cfg.groups_filter,
             attrs,
