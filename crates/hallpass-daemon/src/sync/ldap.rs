@@ -502,6 +502,14 @@ pub async fn test_connection(cfg: &LdapSourceConfig) -> Result<String, LdapSourc
 /// Normalises a DN for comparison: attribute types and values lowercased, spaces around
 /// `,` `+` `=` removed, runs of spaces inside values made one; escapes are kept.
 pub fn normalize_dn(dn: &str) -> String {
+    // Most DNs a server sends are already normal: lowercase ASCII with no spaces, escapes or
+    // multi-valued RDNs. Normalising those would change nothing, so copy them.
+    if dn
+        .bytes()
+        .all(|b| b > b' ' && b < 0x7f && !b.is_ascii_uppercase() && !b"\\+;".contains(&b))
+    {
+        return dn.to_string();
+    }
     let mut out = String::with_capacity(dn.len());
     let mut rdn_parts: Vec<String> = Vec::new();
     let mut cur = String::new();
@@ -683,7 +691,8 @@ fn skip(dn: &str, field: &str, why: impl Into<String>) -> RecordError {
 
 /// A person as read, before managers and memberships are resolved.
 struct RawPerson {
-    dn: String,
+    /// The entry's DN, normalised.
+    key: String,
     record: PersonRecord,
     manager_dn: Option<String>,
     /// Group DNs (memberOf mode only).
@@ -767,7 +776,7 @@ pub async fn read_snapshot(
         )
         .await?;
         for p in &mut raw {
-            if off.contains(&normalize_dn(&p.dn)) {
+            if off.contains(&p.key) {
                 p.record.active = false;
             }
         }
@@ -777,7 +786,7 @@ pub async fn read_snapshot(
     let mut ext_by_dn: HashMap<String, usize> = HashMap::with_capacity(raw.len());
     let mut by_login: HashMap<String, usize> = HashMap::new();
     for (i, p) in raw.iter().enumerate() {
-        ext_by_dn.insert(normalize_dn(&p.dn), i);
+        ext_by_dn.insert(p.key.clone(), i);
         if let Some(l) = &p.record.login {
             by_login.insert(l.to_lowercase(), i);
         }
@@ -985,7 +994,7 @@ fn person_from(e: &SearchEntry, a: &LdapAttributes) -> Result<RawPerson, RecordE
         return Err(skip(&e.dn, &field, why));
     }
     Ok(RawPerson {
-        dn: e.dn.clone(),
+        key: normalize_dn(&e.dn),
         manager_dn: first(e, &a.manager),
         member_of: if a.membership == Membership::MemberOf {
             all(e, "memberOf").cloned().collect()
@@ -1016,6 +1025,12 @@ mod tests {
         );
         assert_eq!(normalize_dn("cn=a + sn=B,dc=x"), "cn=a+sn=b,dc=x");
         assert_eq!(normalize_dn(""), "");
+        assert_eq!(normalize_dn("uid=a,dc=x"), "uid=a,dc=x", "already normal");
+        assert_eq!(
+            normalize_dn("uid=a,\tdc=x"),
+            "uid=a,dc=x",
+            "a tab is a space"
+        );
         assert_eq!(member_dn("uid=a,dc=x#'0101'B"), "uid=a,dc=x");
     }
 
