@@ -465,6 +465,7 @@ async fn a_configured_file_source_runs_on_demand_and_reports_its_status() {
             max_deactivate_percent: 20,
             min_people: 1,
             file: Some(hallpass_daemon::config::FileSourceConfig { path: p }),
+            ldap: None,
         })
     })
     .await;

@@ -10,6 +10,7 @@ mod e2e;
 mod failed_grants;
 mod identities_cli;
 mod identity_sync;
+mod ldap_source;
 mod links;
 mod links_e2e;
 mod policy;

@@ -11,11 +11,11 @@
 //! | `writes` | durable state changes per second (group commit); floor: raw sled batched writes + flush |
 //! | `expiry` | revocation lag at many active grants, and a burst expiring at once (in-process broker) |
 //! | `startup` | process start → serving and → first overdue revocation with a big store; RSS |
+//! | `sync` | reading a generated directory from a throwaway slapd: `read_snapshot` against raw paged ldap3 searches |
 //! | `crash` | SIGKILL `hallpassd` at random moments under mixed load; an oracle of acknowledged replies |
 //! | `all` | everything at default sizes, as one Markdown document |
 //!
-//! Identity sync, the TUI and notifications have targets too; their benchmarks (`sync`, `tui`,
-//! `notify`) arrive with the issues that build those features, not as placeholders here.
+//! The TUI and notifications have targets too; their benchmarks (`tui`, `notify`) arrive with the issues that build those features, not as placeholders here.
 //!
 //! Architecture invariants: the bench drives the real `hallpassd` binary (found next to its
 //! own executable) for everything a client sees, and uses the daemon library in-process only
@@ -35,6 +35,7 @@ pub mod report;
 pub mod seed;
 pub mod startup;
 pub mod stats;
+pub mod sync;
 pub mod writes;
 
 use std::path::PathBuf;

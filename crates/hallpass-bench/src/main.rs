@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use hallpass_bench::{
-    Env, crash, daemon, expiry, lifecycle, machine, reads, report, startup, writes,
+    Env, crash, daemon, expiry, lifecycle, machine, reads, report, startup, sync, writes,
 };
 
 /// Benchmarks and the crash harness of hallpass. Build in release first:
@@ -38,6 +38,8 @@ enum Command {
     Expiry(expiry::Args),
     /// Start-up time and memory with a big store holding overdue grants.
     Startup(startup::Args),
+    /// Reading a big directory from a throwaway slapd, against raw paged LDAP searches.
+    Sync(sync::Args),
     /// SIGKILL hallpassd at random moments under load; fails on any lost acknowledged change.
     Crash(crash::Args),
     /// Every benchmark at default sizes, as a BENCHMARKS.md-ready document.
@@ -51,7 +53,15 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let env = Env {
-        hallpassd: daemon::find_hallpassd(cli.hallpassd.as_deref())?,
+        // `sync` never starts the daemon, so it runs without one built.
+        hallpassd: match (
+            &cli.command,
+            daemon::find_hallpassd(cli.hallpassd.as_deref()),
+        ) {
+            (_, Ok(p)) => p,
+            (Command::Sync(_), Err(_)) => PathBuf::new(),
+            (_, Err(e)) => return Err(e),
+        },
         work_dir: cli.work_dir.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -64,6 +74,7 @@ fn main() -> anyhow::Result<()> {
             Command::Writes(a) => writes::run(&env, a).await?,
             Command::Expiry(a) => expiry::run(&env, a).await?,
             Command::Startup(a) => startup::run(&env, a).await?,
+            Command::Sync(a) => sync::run(&env, a).await?,
             Command::Crash(a) => {
                 let (outcome, ok) = crash::run(&env, a).await?;
                 print(&outcome, cli.json);
@@ -98,6 +109,7 @@ async fn all(env: &Env, json: bool, out: Option<&std::path::Path>) -> anyhow::Re
     outcomes.push(writes::run(env, &default_args::<writes::Args>("writes")?).await?);
     outcomes.push(expiry::run(env, &default_args::<expiry::Args>("expiry")?).await?);
     outcomes.push(startup::run(env, &default_args::<startup::Args>("startup")?).await?);
+    outcomes.push(sync::run(env, &default_args::<sync::Args>("sync")?).await?);
     let (c, ok) = crash::run(env, &default_args::<crash::Args>("crash")?).await?;
     outcomes.push(c);
     if json {

@@ -63,6 +63,7 @@ pub struct SourceConfig {
     #[serde(default = "default_min_people")]
     pub min_people: u32,
     pub file: Option<FileSourceConfig>,
+    pub ldap: Option<crate::sync::ldap::LdapSourceConfig>,
 }
 
 fn default_sync_interval() -> Duration {
@@ -87,7 +88,12 @@ pub struct FileSourceConfig {
 impl SourceConfig {
     /// What kind of source this is, for messages.
     pub fn kind(&self) -> &'static str {
-        if self.file.is_some() { "file" } else { "unset" }
+        match (&self.file, &self.ldap) {
+            (Some(_), None) => "file",
+            (None, Some(_)) => "ldap",
+            (Some(_), Some(_)) => "both",
+            (None, None) => "unset",
+        }
     }
 }
 
@@ -430,9 +436,9 @@ impl Config {
                     src.name
                 ));
             }
-            if src.kind() == "unset" {
+            if matches!(src.kind(), "unset" | "both") {
                 return Err(format!(
-                    "sync.source `{}` needs a [sync.source.file] or [sync.source.ldap] table",
+                    "sync.source `{}` needs exactly one of a [sync.source.file] or [sync.source.ldap] table",
                     src.name
                 ));
             }

@@ -6,5 +6,6 @@ pub mod harness;
 pub mod binaries;
 pub mod notify_bus;
 pub mod postgres;
+pub mod slapd;
 pub mod sshd;
 pub mod web;

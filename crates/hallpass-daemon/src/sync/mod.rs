@@ -3,6 +3,7 @@
 //! Invariants: one run per source at a time; a source that cannot be read changes nothing and
 //! its failure is recorded, announced and audited like a successful run.
 
+pub mod ldap;
 pub mod snapshot;
 
 use std::collections::BTreeMap;
@@ -260,8 +261,16 @@ fn log_report(r: &SyncReport) {
 /// The snapshot a configured source holds now, with the records it had to skip.
 async fn read_source(
     cfg: &SourceConfig,
-    _guard: &RunGuard<'_>,
+    guard: &RunGuard<'_>,
 ) -> Result<(Snapshot, Vec<RecordError>), String> {
+    if let Some(l) = &cfg.ldap {
+        let read = ldap::read_snapshot(l, &|p: ldap::Progress| {
+            guard.progress("reading", p.people + p.groups, 0)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        return Ok((read.snapshot, read.skipped));
+    }
     if let Some(file) = &cfg.file {
         let path = file.path.clone();
         let text = tokio::task::spawn_blocking(move || read_file(&path))

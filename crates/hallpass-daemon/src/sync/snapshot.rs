@@ -475,7 +475,10 @@ fn plan(
             continue;
         }
         let only_here = u.sources.keys().all(|s| s == source);
-        let deactivate = only_here && u.status != UserStatus::Deactivated;
+        if only_here && u.status == UserStatus::Deactivated {
+            continue; // gone already, at an earlier run
+        }
+        let deactivate = only_here;
         if deactivate {
             deactivating += 1;
             report.deactivated += 1;
