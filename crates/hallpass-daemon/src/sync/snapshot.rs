@@ -833,14 +833,14 @@ fn write_person(
         AuditEntry::new(opts.actor.clone(), opts.via, action, &after.email, summary).about(id),
     )?;
     match &before {
-        Some(b) if eligibility::may_have_lost(b, &after) => Ok(eligibility::recheck(
+        Some(b) if eligibility::may_have_lost(b, &after) => eligibility::recheck(
             tx,
             &after,
             &what_left(&b.groups, &after.groups),
             now,
             &opts.actor,
             opts.via,
-        )?),
+        ),
         _ => Ok(Withdrawn::default()),
     }
 }
@@ -904,14 +904,7 @@ fn write_gone(
         } else {
             why
         };
-        return Ok(eligibility::recheck(
-            tx,
-            &after,
-            &why,
-            now,
-            &opts.actor,
-            opts.via,
-        )?);
+        return eligibility::recheck(tx, &after, &why, now, &opts.actor, opts.via);
     }
     Ok(Withdrawn::default())
 }
@@ -1023,12 +1016,12 @@ pub(crate) fn set_membership(
     if member {
         return Ok(Withdrawn::default());
     }
-    Ok(eligibility::recheck(
+    eligibility::recheck(
         tx,
         &u,
         &format!("left group {group}"),
         now,
         &opts.actor,
         opts.via,
-    )?)
+    )
 }
