@@ -219,6 +219,14 @@ fn plan(
 
     // 1. Validate, and find duplicates within the snapshot.
     let links: HashMap<String, UserId> = store.source_links(source)?.into_iter().collect();
+    // Every user this run may touch, each read and decoded once: those linked to the source,
+    // and those matched by e-mail on the way.
+    let mut known: HashMap<UserId, User> = HashMap::with_capacity(links.len());
+    for id in links.values() {
+        if let Some(u) = store.user(*id)? {
+            known.insert(u.id, u);
+        }
+    }
     let mut people: Vec<Planned> = Vec::with_capacity(snap.people.len());
     let mut by_ext: HashMap<String, Slot> = HashMap::with_capacity(snap.people.len());
     let mut by_login: HashMap<String, Slot> = HashMap::new();
@@ -255,11 +263,14 @@ fn plan(
             continue;
         }
         // Who is this in hallpass?
-        let linked = match links.get(&p.external_id) {
-            Some(id) => store.user(*id)?,
-            None => None,
+        let linked = links
+            .get(&p.external_id)
+            .and_then(|id| known.get(id))
+            .cloned();
+        let by_email = match &linked {
+            Some(l) if l.email == p.email => Some(l.clone()),
+            _ => store.user_by_email(&p.email)?,
         };
-        let by_email = store.user_by_email(&p.email)?;
         let existing = match (linked, by_email) {
             (Some(l), Some(e)) if e.id != l.id && e.status != UserStatus::Deleted => {
                 report.errors.push(RecordError {
@@ -292,6 +303,9 @@ fn plan(
                 why: format!("{} is claimed by another record of this source", p.email),
             });
             continue;
+        }
+        if let Some(u) = &existing {
+            known.entry(u.id).or_insert_with(|| u.clone());
         }
         let slot = match &existing {
             Some(u) => Slot::Existing(u.id),
@@ -413,7 +427,7 @@ fn plan(
                 );
             }
             Slot::Existing(id) => {
-                let Some(before) = store.user(id)? else {
+                let Some(before) = known.get(&id) else {
                     continue;
                 };
                 let mut after = before.clone();
@@ -460,17 +474,13 @@ fn plan(
             }
         }
     }
-    let mut active_linked = 0u32;
-    for id in links.values() {
-        if let Some(u) = store.user(*id)?
-            && u.is_active()
-        {
-            active_linked += 1;
-        }
-    }
+    let active_linked = links
+        .values()
+        .filter(|id| known.get(id).is_some_and(User::is_active))
+        .count() as u32;
     let mut deactivating = 0u32;
     for id in &gone {
-        let Some(u) = store.user(*id)? else { continue };
+        let Some(u) = known.get(id) else { continue };
         if u.status == UserStatus::Deleted {
             continue;
         }
