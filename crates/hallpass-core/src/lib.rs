@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod policy;
 pub mod policy_doc;
 pub mod request;
+pub mod scim;
 pub mod time;
 pub mod user;
 

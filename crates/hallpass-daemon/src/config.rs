@@ -22,6 +22,7 @@ pub struct Config {
     pub web: WebConfig,
     pub smtp: SmtpConfig,
     pub sync: SyncConfig,
+    pub scim: ScimConfig,
 }
 
 /// Identity sync: the sources the daemon reads people and groups from, and how people who
@@ -241,6 +242,7 @@ impl Default for Config {
             web: WebConfig::default(),
             smtp: SmtpConfig::default(),
             sync: SyncConfig::default(),
+            scim: ScimConfig::default(),
         }
     }
 }
@@ -291,6 +293,33 @@ impl WebConfig {
             "http"
         };
         self.listen.map(|a| format!("{scheme}://{a}"))
+    }
+}
+
+/// The SCIM 2.0 server identity providers (Okta, Entra ID) push people and groups to, served
+/// under `/scim/v2` on the web site. Off unless `enabled`; needs `[web] listen` to be reachable.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScimConfig {
+    pub enabled: bool,
+    /// The most resources one list answer holds (`count` is capped at this; it is also the
+    /// default page size).
+    pub max_results: u32,
+    /// Requests one client address may make to `/scim/v2` in a minute (its own budget, apart
+    /// from `web.requests_per_minute`: an identity provider provisions in bursts).
+    pub requests_per_minute: u32,
+    /// The largest SCIM request body accepted, in bytes (a group PUT lists every member).
+    pub max_body_bytes: usize,
+}
+
+impl Default for ScimConfig {
+    fn default() -> Self {
+        ScimConfig {
+            enabled: false,
+            max_results: 100,
+            requests_per_minute: 600,
+            max_body_bytes: 1024 * 1024,
+        }
     }
 }
 
@@ -467,6 +496,15 @@ impl Config {
         if self.web.max_body_bytes < 1024 {
             return Err("web.max_body_bytes must be at least 1024".into());
         }
+        if !(1..=1000).contains(&self.scim.max_results) {
+            return Err("scim.max_results must be between 1 and 1000".into());
+        }
+        if self.scim.requests_per_minute == 0 {
+            return Err("scim.requests_per_minute must be at least 1".into());
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.scim.max_body_bytes) {
+            return Err("scim.max_body_bytes must be between 1024 and 16777216".into());
+        }
         if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(format!(
                 "smtp.from `{}` is not a sender like `Example Corp <access@example.com>`",
@@ -555,10 +593,31 @@ mod tests {
         assert_ne!(cfg.organisation, Config::default().organisation);
         assert!(cfg.web.listen.is_some() && cfg.web.public_url.is_some());
         assert!(cfg.smtp.enabled());
+        assert!(cfg.scim.enabled);
+        assert_eq!(cfg.scim.max_results, 200);
         assert_eq!(
             cfg.expiry.warn_before,
             [Duration::from_secs(900), Duration::from_secs(300)]
         );
+    }
+
+    #[test]
+    fn scim_is_off_by_default_and_its_bounds_are_checked() {
+        let cfg = Config::parse("", Path::new("c.toml")).unwrap();
+        assert!(!cfg.scim.enabled);
+        assert_eq!(cfg.scim.max_results, 100);
+        for bad in [
+            "max_results = 0",
+            "max_results = 5000",
+            "requests_per_minute = 0",
+            "max_body_bytes = 10",
+            "nope = 1",
+        ] {
+            let err = Config::parse(&format!("[scim]\n{bad}\n"), Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("scim") || err.contains("nope"), "{bad}: {err}");
+        }
     }
 
     #[test]

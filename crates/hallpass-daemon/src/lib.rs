@@ -1,6 +1,6 @@
 //! hallpassd as a library: configuration, the broker, its handlers, the expiry scheduler,
 //! connectors, the unix-socket server, the access-link web site, the mailer and systemd
-//! integration.
+//! integration, and the SCIM server identity providers push people and groups to.
 //!
 //! Architecture invariants:
 //! - identity is the connection's kernel-verified peer (`SO_PEERCRED`), never a request field;
@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod mailer;
 pub mod paths;
+pub mod scim;
 pub mod server;
 pub mod socket;
 pub mod sync;

@@ -34,10 +34,11 @@ pub enum Table {
     UsersByLogin,
     UsersByExternal,
     SyncRuns,
+    ScimResources,
 }
 
 impl Table {
-    pub const ALL: [Table; 27] = [
+    pub const ALL: [Table; 28] = [
         Table::Meta,
         Table::Users,
         Table::UsersByEmail,
@@ -65,6 +66,7 @@ impl Table {
         Table::UsersByLogin,
         Table::UsersByExternal,
         Table::SyncRuns,
+        Table::ScimResources,
     ];
 
     /// The on-disk name (sled tree name). Never change one: it would orphan the data.
@@ -97,6 +99,7 @@ impl Table {
             Table::UsersByLogin => "users_by_login",
             Table::UsersByExternal => "users_by_external",
             Table::SyncRuns => "sync_runs",
+            Table::ScimResources => "scim_resources",
         }
     }
 

@@ -4,6 +4,7 @@
 //! (u16 BE) — so range and prefix scans return records in the intended order.
 
 use hallpass_core::integration::Target;
+use hallpass_core::scim::ScimKind;
 use hallpass_core::user::Role;
 use hallpass_core::{GrantId, RequestId, SourceName, Timestamp, UserId};
 
@@ -23,6 +24,8 @@ pub mod meta {
     pub const NEXT_MAIL_ID: &[u8] = b"next_mail_id";
     /// The last event the mailer has turned into mail.
     pub const MAIL_CURSOR: &[u8] = b"mail_cursor";
+    /// The SHA-256 (hex) of the SCIM bearer token.
+    pub const SCIM_TOKEN: &[u8] = b"scim_token";
 }
 
 /// Length of a deadline key: timestamp (8) ‖ kind (1) ‖ id (8).
@@ -79,6 +82,14 @@ pub fn external_prefix(source: &SourceName) -> Vec<u8> {
     let mut k = Vec::with_capacity(source.as_str().len() + 1);
     k.extend_from_slice(source.as_str().as_bytes());
     k.push(0);
+    k
+}
+
+/// ScimResources: kind byte ‖ the resource id's UTF-8 bytes.
+pub fn scim(kind: ScimKind, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len());
+    k.push(kind.byte());
+    k.extend_from_slice(id.as_bytes());
     k
 }
 
@@ -229,6 +240,8 @@ mod tests {
         assert_eq!(request(RequestId(1001)), [0, 0, 0, 0, 0, 0, 0x03, 0xe9]);
         assert_eq!(uid(1000), [0, 0, 0x03, 0xe8]);
         assert_eq!(email("ada@example.com"), b"ada@example.com".to_vec());
+        assert_eq!(scim(ScimKind::Group, "ab"), vec![1, b'a', b'b']);
+        assert_eq!(scim(ScimKind::User, "7"), vec![0, b'7']);
         assert_eq!(
             user_by_role(Role::Auditor, UserId(2)),
             [2, 0, 0, 0, 0, 0, 0, 0, 2]

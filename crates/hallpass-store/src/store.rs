@@ -20,6 +20,7 @@ use hallpass_core::integration::{Bundle, Integration, Target};
 use hallpass_core::link::{AccessLink, StatusPass};
 use hallpass_core::outbox::Mail;
 use hallpass_core::request::Request;
+use hallpass_core::scim::{ScimKind, ScimRecord};
 use hallpass_core::user::{Group, Invite, Role, User};
 use hallpass_core::{
     BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, RequestId, SourceName,
@@ -715,6 +716,28 @@ impl Store {
     /// Every undelivered message, oldest first.
     pub fn outbox(&self) -> Result<Vec<Mail>, StoreError> {
         self.all(Table::Outbox)
+    }
+
+    // ---- SCIM ----
+
+    pub fn scim_resource(
+        &self,
+        kind: ScimKind,
+        id: &str,
+    ) -> Result<Option<ScimRecord>, StoreError> {
+        self.record(Table::ScimResources, &keys::scim(kind, id))
+    }
+
+    /// Every stored SCIM resource of one kind, in id byte order.
+    pub fn scim_resources(&self, kind: ScimKind) -> Result<Vec<ScimRecord>, StoreError> {
+        self.scan_prefix(Table::ScimResources, &[kind.byte()], false)
+            .map(|r| r.and_then(|(k, v)| codec::decode(Table::ScimResources, &k, &v)))
+            .collect()
+    }
+
+    /// The SHA-256 (hex) of the SCIM bearer token, once an admin made one.
+    pub fn scim_token_hash(&self) -> Result<Option<String>, StoreError> {
+        self.meta::<String>(meta::SCIM_TOKEN)
     }
 
     // ---- writes ----

@@ -19,6 +19,7 @@ use hallpass_core::integration::{Bundle, Integration};
 use hallpass_core::link::{AccessLink, StatusPass};
 use hallpass_core::outbox::Mail;
 use hallpass_core::request::Request;
+use hallpass_core::scim::{ScimKind, ScimRecord};
 use hallpass_core::user::{Group, Invite, User};
 use hallpass_core::{
     BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, MailId, RequestId,
@@ -448,5 +449,36 @@ impl<'a> Txn<'a> {
     pub fn set_mail_cursor(&mut self, seq: u64) -> Result<(), StoreError> {
         self.put_record(Table::Meta, meta::MAIL_CURSOR, &seq);
         Ok(())
+    }
+
+    // ---- SCIM ----
+
+    pub fn scim_resource(
+        &self,
+        kind: ScimKind,
+        id: &str,
+    ) -> Result<Option<ScimRecord>, StoreError> {
+        self.record(Table::ScimResources, &keys::scim(kind, id))
+    }
+
+    /// Stores (or replaces) a SCIM resource.
+    pub fn put_scim_resource(&mut self, r: &ScimRecord) -> Result<(), StoreError> {
+        self.put_record(Table::ScimResources, keys::scim(r.kind, &r.id), r);
+        Ok(())
+    }
+
+    pub fn delete_scim_resource(&mut self, kind: ScimKind, id: &str) -> Result<(), StoreError> {
+        self.stage_delete(Table::ScimResources, keys::scim(kind, id));
+        Ok(())
+    }
+
+    /// Sets the SHA-256 (hex) of the SCIM bearer token.
+    pub fn set_scim_token_hash(&mut self, hash_hex: &str) -> Result<(), StoreError> {
+        self.put_record(Table::Meta, meta::SCIM_TOKEN, &hash_hex);
+        Ok(())
+    }
+
+    pub fn scim_token_hash(&self) -> Result<Option<String>, StoreError> {
+        self.record(Table::Meta, meta::SCIM_TOKEN)
     }
 }

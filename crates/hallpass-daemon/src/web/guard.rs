@@ -127,6 +127,20 @@ impl Limits {
     }
 }
 
+/// A per-address, per-minute request budget (the SCIM routes' own).
+pub struct AddressLimit(Windows<IpAddr>);
+
+impl AddressLimit {
+    pub fn new(per_minute: u32) -> AddressLimit {
+        AddressLimit(Windows::new(Duration::from_secs(60), per_minute))
+    }
+
+    /// Counts one request; `Err(retry_after)` when over budget.
+    pub fn hit(&self, ip: IpAddr, now: Timestamp) -> Result<(), Duration> {
+        self.0.hit(ip, now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

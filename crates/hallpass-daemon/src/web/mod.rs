@@ -36,7 +36,17 @@ const COUNTDOWN: &str = include_str!("countdown.js");
 
 /// The client's address, set per connection (not from any header).
 #[derive(Clone, Copy, Debug)]
-struct ClientAddr(IpAddr);
+pub(crate) struct ClientAddr(IpAddr);
+
+/// The client address of a request (0.0.0.0 when served without a connection, in tests).
+pub(crate) fn client_ip<B>(req: &axum::http::Request<B>) -> IpAddr {
+    req.extensions()
+        .get::<ClientAddr>()
+        .map(|a| a.0)
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+pub(crate) use guard::AddressLimit;
 
 /// What every handler shares.
 pub(crate) struct Site {
@@ -108,14 +118,18 @@ pub fn router(broker: Arc<Broker>) -> Router {
         tls: cfg.tls_cert.is_some(),
         broker,
     });
-    Router::new()
+    let scim = broker_scim(&site);
+    let mut app = Router::new()
         .route("/", get(home))
         .route("/static/style.css", get(style))
         .route("/static/countdown.js", get(countdown))
         .route("/l/{token}", get(apply::show).post(apply::submit))
         .route("/s/{token}", get(status::show))
-        .route("/s/{token}/release", post(status::release))
-        .fallback(fallback)
+        .route("/s/{token}/release", post(status::release));
+    if let Some(scim) = scim {
+        app = app.nest("/scim/v2", scim);
+    }
+    app.fallback(fallback)
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(middleware::from_fn_with_state(site.clone(), guard_request))
         .layer(middleware::from_fn_with_state(
@@ -123,6 +137,16 @@ pub fn router(broker: Arc<Broker>) -> Router {
             security_headers,
         ))
         .with_state(site)
+}
+
+/// The SCIM routes, when `[scim] enabled`.
+fn broker_scim(site: &Arc<Site>) -> Option<Router<Arc<Site>>> {
+    let broker = site.broker.clone();
+    broker
+        .config()
+        .scim
+        .enabled
+        .then(|| crate::scim::http::router(broker.clone(), &site.base_url))
 }
 
 async fn home(State(site): State<Arc<Site>>) -> Response {
@@ -162,12 +186,12 @@ async fn countdown() -> Response {
 /// Per-address rate limit, and for state-changing requests a same-origin check (in addition to
 /// the CSRF token every form carries).
 async fn guard_request(State(site): State<Arc<Site>>, req: Request, next: Next) -> Response {
+    // SCIM is a bearer-authenticated API with its own rate limit (see `scim::http`).
+    if req.uri().path().starts_with("/scim/") {
+        return next.run(req).await;
+    }
     let now = site.broker.now();
-    let ip = req
-        .extensions()
-        .get::<ClientAddr>()
-        .map(|a| a.0)
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let ip = client_ip(&req);
     let is_static = req.uri().path().starts_with("/static/");
     if !is_static && let Err(wait) = site.limits.address(ip, now) {
         return too_many(&site, wait);

@@ -603,3 +603,49 @@ fn an_empty_write_returns_the_latest_ticket() {
     let (_, t2) = s.write(|t| t.user(UserId(1))).unwrap();
     assert_eq!(t1, t2);
 }
+
+#[test]
+fn scim_resources_round_trip_by_kind_and_the_token_hash_lives_in_meta() {
+    use hallpass_core::scim::{ScimKind, ScimRecord};
+    let s = Store::open_temporary().unwrap();
+    let rec = |kind, id: &str| ScimRecord {
+        kind,
+        id: id.into(),
+        created: Timestamp(1),
+        last_modified: Timestamp(2),
+        version: 1,
+        resource: serde_json::json!({"userName": id}),
+    };
+    let (u1, u2, g) = (
+        rec(ScimKind::User, "1"),
+        rec(ScimKind::User, "2"),
+        rec(ScimKind::Group, "1"),
+    );
+    s.write(|t| {
+        t.put_scim_resource(&u1)?;
+        t.put_scim_resource(&u2)?;
+        t.put_scim_resource(&g)?;
+        t.set_scim_token_hash("ab")?;
+        assert_eq!(t.scim_resource(ScimKind::User, "1")?.as_ref(), Some(&u1));
+        assert_eq!(t.scim_token_hash()?.as_deref(), Some("ab"));
+        ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        s.scim_resources(ScimKind::User).unwrap(),
+        vec![u1.clone(), u2]
+    );
+    assert_eq!(s.scim_resources(ScimKind::Group).unwrap(), vec![g.clone()]);
+    assert_eq!(s.scim_resource(ScimKind::Group, "1").unwrap(), Some(g));
+    assert_eq!(s.scim_token_hash().unwrap().as_deref(), Some("ab"));
+    let raw = s
+        .backend()
+        .get(Table::ScimResources, &keys::scim(ScimKind::User, "1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(raw[0], VALUE_VERSION);
+    s.write(|t| t.delete_scim_resource(ScimKind::User, "1"))
+        .unwrap();
+    assert_eq!(s.scim_resource(ScimKind::User, "1").unwrap(), None);
+    assert_eq!(s.scim_resources(ScimKind::User).unwrap().len(), 1);
+}
