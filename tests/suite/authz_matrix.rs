@@ -151,6 +151,8 @@ cases! {
     SyncRun => SyncRun,
     SyncStatus => SyncStatus,
     ImportIdentities => ImportIdentities,
+    CreateScimToken => CreateScimToken,
+    RevokeScimToken => RevokeScimToken,
 }
 
 /// The RPC name of every request the service accepts. The match is exhaustive, so a new RPC
@@ -220,6 +222,8 @@ fn rpc_name(r: &HallpassRequest) -> &'static str {
         R::SyncRun { .. } => "SyncRun",
         R::SyncStatus { .. } => "SyncStatus",
         R::ImportIdentities { .. } => "ImportIdentities",
+        R::CreateScimToken { .. } => "CreateScimToken",
+        R::RevokeScimToken { .. } => "RevokeScimToken",
     }
 }
 
@@ -393,6 +397,8 @@ fn every_rpc(d: &TestDaemon) -> Vec<HallpassRequest> {
         R::ImportIdentities {
             chunk: import_chunk(),
         },
+        R::CreateScimToken { rotate: true },
+        R::RevokeScimToken {},
     ]
 }
 
@@ -474,6 +480,8 @@ const MATRIX: &[(Case, [Expect; 5])] = &[
     (Case::SyncRun, [C, F, F, U, U]),
     (Case::SyncStatus, [Y, F, Y, U, U]),
     (Case::ImportIdentities, [Y, F, F, U, U]),
+    (Case::CreateScimToken, [Y, F, F, U, U]),
+    (Case::RevokeScimToken, [Y, F, F, U, U]),
 ];
 
 /// An empty, finished import: a dry run that changes nothing.
@@ -1016,6 +1024,15 @@ impl Matrix {
             Case::SyncRun => judge(c.sync_run(ctx(), None, true, false).await),
             Case::SyncStatus => judge(c.sync_status(ctx()).await),
             Case::ImportIdentities => judge(c.import_identities(ctx(), import_chunk()).await),
+            Case::CreateScimToken => judge(c.create_scim_token(ctx(), true).await),
+            Case::RevokeScimToken => {
+                self.d
+                    .admin()
+                    .create_scim_token(ctx(), true)
+                    .await
+                    .done("make a SCIM token to revoke");
+                judge(c.revoke_scim_token(ctx()).await)
+            }
         }
     }
 }

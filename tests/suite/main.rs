@@ -16,6 +16,7 @@ mod links_e2e;
 mod policy;
 mod postgres;
 mod restart;
+mod scim;
 mod socket;
 mod ssh;
 mod ssh_connector;

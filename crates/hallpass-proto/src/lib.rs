@@ -157,4 +157,11 @@ pub trait Hallpass {
     async fn sync_status() -> Result<Vec<SourceStatus>, ApiError>;
     /// Imports people and groups from a file, in chunks (admins).
     async fn import_identities(chunk: ImportChunk) -> Result<ImportAck, ApiError>;
+
+    /// Admins: the bearer token identity providers send to the SCIM server, shown in this
+    /// answer only (the daemon keeps its SHA-256). Refused as a conflict when one exists,
+    /// unless `rotate`, which replaces it (the old one stops working at once).
+    async fn create_scim_token(rotate: bool) -> Result<ScimTokenCreated, ApiError>;
+    /// Admins: removes the SCIM token; every SCIM request is refused until a new one is made.
+    async fn revoke_scim_token() -> Result<(), ApiError>;
 }

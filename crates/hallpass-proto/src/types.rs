@@ -457,6 +457,17 @@ pub struct LinkCreated {
     pub url: String,
 }
 
+/// A new SCIM bearer token and where identity providers send it. The token is in this answer
+/// and nowhere else.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScimTokenCreated {
+    pub token: String,
+    /// The SCIM base URL (e.g. `https://access.example.com/scim/v2`).
+    pub url: String,
+    /// A previous token was replaced.
+    pub replaced: bool,
+}
+
 /// An undelivered message in the e-mail outbox (admins). Never its body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailView {

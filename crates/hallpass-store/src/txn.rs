@@ -478,6 +478,12 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
+    /// Removes the SCIM bearer token: every SCIM request is refused until a new one is set.
+    pub fn clear_scim_token(&mut self) -> Result<(), StoreError> {
+        self.stage_delete(Table::Meta, meta::SCIM_TOKEN.to_vec());
+        Ok(())
+    }
+
     pub fn scim_token_hash(&self) -> Result<Option<String>, StoreError> {
         self.record(Table::Meta, meta::SCIM_TOKEN)
     }

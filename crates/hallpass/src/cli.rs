@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     account, audit, bundles, completions, demo, drift, events, flows, grants, groups, identities,
-    integrations, keys, links, policy, requests, users, watch,
+    integrations, keys, links, policy, requests, scim, users, watch,
 };
 use crate::failure::EXIT_CODES_HELP;
 
@@ -72,6 +72,9 @@ pub enum Command {
     /// Identity sync from LDAP and files: run it now, see each source's last run
     #[command(subcommand)]
     Sync(identities::SyncCommand),
+    /// The SCIM server identity providers push people and groups to: its token (admins)
+    #[command(subcommand)]
+    Scim(scim::ScimCommand),
     /// Manage integrations: the systems hallpass grants access on (admins)
     #[command(subcommand)]
     Integrations(integrations::IntegrationsCommand),

@@ -249,6 +249,8 @@ pub fn test_config() -> Config {
     c.expiry.retry_max = Duration::from_secs(60);
     // Links can be created (the site itself is started only by tests that serve it).
     c.web.public_url = Some("http://127.0.0.1:9".into());
+    // So is a SCIM token.
+    c.scim.enabled = true;
     c
 }
 

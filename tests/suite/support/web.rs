@@ -133,6 +133,36 @@ impl Client {
         .expect("the request thread")
     }
 
+    /// Any method, with headers and an optional body, as an API client sends it.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let (agent, url) = (self.agent.clone(), self.url(path));
+        let method = ureq::http::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let what = format!("{method} {url}");
+            let mut req = ureq::http::Request::builder().method(method).uri(&url);
+            for (k, v) in &headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            let sent = match body {
+                Some(b) => agent.run(req.body(b).expect("a well-formed request")),
+                None => agent.run(req.body(()).expect("a well-formed request")),
+            };
+            Client::read(sent, &what)
+        })
+        .await
+        .expect("the request thread")
+    }
+
     /// Posts raw bytes as a form body.
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Resp {
         let (agent, url) = (self.agent.clone(), self.url(path));

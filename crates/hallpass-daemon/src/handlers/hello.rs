@@ -35,10 +35,18 @@ pub fn hello(s: &Session, hello: ClientHello) -> Result<ServerHello, ApiError> {
     })
 }
 
-pub fn whoami(s: &Session) -> Result<WhoAmI, Fail> {
+/// Who the caller is. An OS user with no account whose name is a synced login becomes that
+/// person here too (first contact), so the TUI's first screen already knows them.
+pub async fn whoami(s: &Session) -> Result<WhoAmI, Fail> {
     let store = s.broker.store();
     let user = match store.user_by_uid(s.conn.uid)? {
         Some(u) if u.is_active() => Some(views::user(store, &u)?),
+        None if s.broker.config().sync.first_contact => {
+            match super::first_contact::bind(s).await? {
+                Some(u) => Some(views::user(store, &u)?),
+                None => None,
+            }
+        }
         _ => None,
     };
     Ok(WhoAmI {

@@ -21,6 +21,7 @@ mod policy_apply;
 mod probe;
 mod release;
 mod requests;
+mod scim_token;
 mod signup;
 pub(crate) mod submit;
 mod sync;
@@ -154,7 +155,7 @@ impl Hallpass for Session {
     }
 
     async fn whoami(self, _: Context) -> Result<WhoAmI, ApiError> {
-        hello::whoami(&self).map_err(Fail::into_api)
+        hello::whoami(&self).await.map_err(Fail::into_api)
     }
 
     async fn signup(self, _: Context, args: SignupArgs) -> Result<UserView, ApiError> {
@@ -527,6 +528,18 @@ impl Hallpass for Session {
         chunk: ImportChunk,
     ) -> Result<ImportAck, ApiError> {
         as_caller!(self, |c| sync::import(&self, &c, chunk))
+    }
+
+    async fn create_scim_token(
+        self,
+        _: Context,
+        rotate: bool,
+    ) -> Result<ScimTokenCreated, ApiError> {
+        as_caller!(self, |c| scim_token::create(&self, &c, rotate))
+    }
+
+    async fn revoke_scim_token(self, _: Context) -> Result<(), ApiError> {
+        as_caller!(self, |c| scim_token::revoke(&self, &c))
     }
 }
 

@@ -599,6 +599,15 @@ impl Filter {
                         p.pos
                     )));
                 }
+                if def.ty == AttrType::DateTime
+                    && !v.is_null()
+                    && v.as_str().and_then(parse_date).is_none()
+                {
+                    return Err(ScimError::invalid_filter(format!(
+                        "`{p}` is a date-time: compare it with an RFC 3339 string like \"2027-01-15T09:00:00Z\", not {v} (position {})",
+                        p.pos
+                    )));
+                }
                 if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) && !v.is_string() {
                     return Err(ScimError::invalid_filter(format!(
                         "`{}` compares with a string (position {})",

@@ -310,6 +310,19 @@ fn at_path(
         (Some(t), Some(s)) => schema::find_sub(t, s),
         _ => None,
     };
+    let Some(top_def) = top else {
+        return Err(ScimError::invalid_path(format!(
+            "`{p}`: a {} has no attribute `{}` (/Schemas lists them)",
+            kind.name(),
+            p.attr
+        )));
+    };
+    if let (Some(s), None) = (sub_name, sub) {
+        return Err(ScimError::invalid_path(format!(
+            "`{p}`: `{}` has no sub-attribute `{s}`",
+            top_def.name
+        )));
+    }
     let read_only = top.is_some_and(|t| t.mutability == Mutability::ReadOnly)
         || sub.is_some_and(|s| s.mutability == Mutability::ReadOnly);
     if read_only {

@@ -30,8 +30,24 @@ fn boolean(field: &str, v: &Value) -> Result<Value, ScimError> {
     }
 }
 
-/// Converts booleans and shapes multi-valued attributes in one schema's object.
-fn clean_attrs(obj: &mut Map<String, Value>, attrs: &[&'static Attr]) -> Result<(), ScimError> {
+/// Converts booleans and shapes multi-valued attributes in one schema's object, refusing
+/// attributes the schema does not define (`invalidSyntax`: the body does not conform to the
+/// schema; `/Schemas` lists what does). `scope` names the object in the error.
+fn clean_attrs(
+    obj: &mut Map<String, Value>,
+    attrs: &[&'static Attr],
+    scope: &str,
+) -> Result<(), ScimError> {
+    if let Some(unknown) = obj
+        .keys()
+        .find(|k| !attrs.iter().any(|a| a.name.eq_ignore_ascii_case(k)))
+    {
+        let known: Vec<&str> = attrs.iter().map(|a| a.name).collect();
+        return Err(ScimError::invalid_syntax(format!(
+            "unknown attribute `{unknown}` in {scope} (known: {}; /Schemas describes them)",
+            known.join(", ")
+        )));
+    }
     for a in attrs {
         let Some(key) = obj.keys().find(|k| k.eq_ignore_ascii_case(a.name)).cloned() else {
             continue;
@@ -51,7 +67,7 @@ fn clean_attrs(obj: &mut Map<String, Value>, attrs: &[&'static Attr]) -> Result<
             let subs: Vec<&'static Attr> = a.sub.iter().collect();
             let clean_one = |e: &mut Value| -> Result<(), ScimError> {
                 if let Value::Object(m) = e {
-                    clean_attrs(m, &subs)?;
+                    clean_attrs(m, &subs, &format!("`{}`", a.name))?;
                 }
                 Ok(())
             };
@@ -84,13 +100,25 @@ pub fn normalize(kind: ScimKind, v: &mut Value) -> Result<(), ScimError> {
     if kind == ScimKind::User {
         remove_ci(obj, "groups");
     }
+    let extensions: Vec<(&'static str, Value)> = schema::extensions(kind)
+        .iter()
+        .filter_map(|ext| remove_ci(obj, ext).map(|e| (*ext, e)))
+        .collect();
+    if let Some(urn) = obj
+        .keys()
+        .find(|k| k.to_ascii_lowercase().starts_with("urn:"))
+    {
+        let known = schema::extensions(kind).join(", ");
+        return Err(ScimError::invalid_syntax(format!(
+            "unknown schema extension `{urn}` on a {} (known: {})",
+            kind.name(),
+            if known.is_empty() { "none" } else { &known }
+        )));
+    }
     let core: Vec<&'static Attr> = schema::attrs_of(kind, None).unwrap_or_default();
-    clean_attrs(obj, &core)?;
+    clean_attrs(obj, &core, &format!("a {}", kind.name()))?;
     let mut schemas = vec![Value::String(schema::core_urn(kind).to_string())];
-    for ext in schema::extensions(kind) {
-        let Some(mut e) = remove_ci(obj, ext) else {
-            continue;
-        };
+    for (ext, mut e) in extensions {
         let Value::Object(m) = &mut e else {
             return Err(ScimError::invalid_value(format!("`{ext}` is an object")));
         };
@@ -118,10 +146,10 @@ pub fn normalize(kind: ScimKind, v: &mut Value) -> Result<(), ScimError> {
             }
         }
         let attrs = schema::attrs_of(kind, Some(ext)).unwrap_or_default();
-        clean_attrs(m, &attrs)?;
+        clean_attrs(m, &attrs, &format!("`{ext}`"))?;
         if !m.is_empty() {
-            obj.insert((*ext).to_string(), e);
-            schemas.push(Value::String((*ext).to_string()));
+            obj.insert(ext.to_string(), e);
+            schemas.push(Value::String(ext.to_string()));
         }
     }
     let required = match kind {
@@ -289,6 +317,26 @@ mod tests {
             normalize(ScimKind::User, &mut bad).unwrap_err().scim_type,
             Some("invalidValue")
         );
+        for (unknown, names) in [
+            (json!({"userName": "a", "shoeSize": 9}), "`shoeSize`"),
+            (
+                json!({"userName": "a", "emails": [{"value": "a@x.io", "colour": "red"}]}),
+                "`colour`",
+            ),
+            (
+                json!({"userName": "a", "urn:example:custom:2.0:User": {"x": 1}}),
+                "urn:example",
+            ),
+            (
+                json!({"userName": "a", schema::ENTERPRISE_USER: {"badge": "7"}}),
+                "`badge`",
+            ),
+        ] {
+            let mut v = unknown.clone();
+            let e = normalize(ScimKind::User, &mut v).unwrap_err();
+            assert_eq!(e.scim_type, Some("invalidSyntax"), "{unknown}");
+            assert!(e.detail.contains(names), "{unknown}: {}", e.detail);
+        }
         let mut nameless = json!({"userName": " "});
         assert!(normalize(ScimKind::User, &mut nameless).is_err());
         let mut g = json!({"displayName": "Ops", "members": [{"value": "1"}]});

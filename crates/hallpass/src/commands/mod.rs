@@ -18,6 +18,7 @@ pub mod keys;
 pub mod links;
 pub mod policy;
 pub mod requests;
+pub mod scim;
 pub mod users;
 pub mod watch;
 
@@ -71,6 +72,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Groups(c) => groups::run(&inv.connect().await?, out, c).await,
         Command::Identities(c) => identities::identities(&inv.connect().await?, out, c).await,
         Command::Sync(c) => identities::sync(&inv.connect().await?, out, c).await,
+        Command::Scim(c) => scim::run(&inv.connect().await?, out, c).await,
         Command::Integrations(c) => integrations::run(&inv.connect().await?, out, c).await,
         Command::Bundles(c) => bundles::run(&inv.connect().await?, out, c).await,
         Command::Flows(c) => flows::run(&inv.connect().await?, out, c).await,
