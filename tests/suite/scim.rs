@@ -1324,6 +1324,38 @@ async fn deprovisioning_cancels_pending_requests_and_revokes_access() {
         Some(id.clone())
     );
 
+    // Leaving a group the flow is for revokes what the group gave.
+    let gid = id_of(
+        &s.post(
+            "/Groups",
+            json!({"displayName": "DBAs", "members": [{"value": id}]}),
+        )
+        .await,
+    );
+    let mut for_dbas = auto_flow("dbas-only");
+    for_dbas.requestors = hallpass_core::flow::Requestors {
+        everyone: false,
+        users: vec![],
+        groups: vec![group_name("dbas")],
+    };
+    s.d().put_flow(for_dbas).await;
+    let by_group = s
+        .d()
+        .request(1, "dbas-only", &target("db", "write"), None)
+        .await;
+    let group_grant = only_grant(&by_group);
+    s.d().wait_grant(group_grant, GrantStatus::Active).await;
+    s.patch(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]),
+    )
+    .await;
+    let ended = s.d().wait_grant(group_grant, GrantStatus::Revoked).await;
+    assert!(
+        format!("{:?}", ended.end_reason).contains("left group dbas"),
+        "{ended:?}"
+    );
+
     let active = s.d().request(1, "quick", &target("db", "read"), None).await;
     let grant = only_grant(&active);
     s.d().wait_grant(grant, GrantStatus::Active).await;

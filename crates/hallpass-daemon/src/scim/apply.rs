@@ -3,17 +3,15 @@
 //! kept small so a shared sync layer (`sync/`) can replace it. Invariants: a SCIM person is a
 //! hallpass user linked to the source `scim` under its SCIM id (the user id as a string); a
 //! userName or e-mail another user holds is refused (`uniqueness`) before anything is written;
-//! `User::groups` and `Group::members` change together; deactivating cancels the person's
-//! pending requests and starts revoking their grants; every change is audited (actor system,
+//! `User::groups` and `Group::members` change together; leaving a group or being deactivated
+//! re-checks eligibility in the same transaction (`eligibility::recheck`, as a sync does); every change is audited (actor system,
 //! source scim).
 
 use std::collections::BTreeSet;
 
 use hallpass_core::audit::{Actor, AuditEntry, Source};
 use hallpass_core::event::EventKind;
-use hallpass_core::grant::{EndReason, GrantStatus};
 use hallpass_core::identity::{self, GroupRecord, Person};
-use hallpass_core::request::RequestStatus;
 use hallpass_core::scim::{ScimKind, ScimRecord};
 use hallpass_core::user::{Group, Role, User, UserStatus};
 use hallpass_core::{GroupName, Timestamp, UserId};
@@ -23,7 +21,7 @@ use serde_json::Value;
 use super::error::ScimError;
 use super::resource;
 use crate::broker::{Fail, random_hex};
-use crate::lifecycle;
+use crate::eligibility;
 
 impl From<StoreError> for ScimError {
     fn from(e: StoreError) -> Self {
@@ -101,64 +99,6 @@ fn manager(tx: &Txn<'_>, p: &Person, me: UserId) -> Result<Option<UserId>, ScimE
         .map(|u| u.id))
 }
 
-/// Cancels `user`'s pending requests and starts revoking their grants. Returns the counts.
-fn deactivate(tx: &mut Txn<'_>, now: Timestamp, user: &User) -> Result<(u32, u32), ScimError> {
-    let store = tx.store().clone();
-    let (pending, _) = store.requests_of(user.id, None, usize::MAX, &|r| {
-        r.status == RequestStatus::Pending
-    })?;
-    let mut cancelled = 0;
-    for r in pending {
-        let Some(mut req) = tx.request(r.id)? else {
-            continue;
-        };
-        if req.cancel(user.id, now).is_err() {
-            continue;
-        }
-        tx.put_request(&req)?;
-        tx.audit(
-            now,
-            entry(
-                "request.cancel",
-                req.id,
-                "requester deactivated at source scim",
-            )
-            .about(user.id)
-            .with_status(req.status),
-        )?;
-        tx.event(
-            now,
-            EventKind::RequestCancelled {
-                request: req.id,
-                by: user.id,
-            },
-            BTreeSet::from([user.id]),
-        )?;
-        cancelled += 1;
-    }
-    let (grants, _) = store.grants_of(user.id, None, usize::MAX, &|g| {
-        matches!(g.status, GrantStatus::Active | GrantStatus::Granting)
-    })?;
-    let mut revoked = 0;
-    for g in grants {
-        let Some(mut g) = tx.grant(g.id)? else {
-            continue;
-        };
-        lifecycle::begin_revoke(
-            tx,
-            &mut g,
-            EndReason::EligibilityLost {
-                because: "deactivated at source scim".into(),
-            },
-            now,
-            &Actor::System,
-            Source::Scim,
-        )?;
-        revoked += 1;
-    }
-    Ok((cancelled, revoked))
-}
-
 /// Moves `user` to the status the source says, deactivating or reactivating (and auditing).
 fn set_active(
     tx: &mut Txn<'_>,
@@ -169,8 +109,9 @@ fn set_active(
 ) -> Result<(), ScimError> {
     match (user.status, active) {
         (UserStatus::Active | UserStatus::Invited, false) => {
-            let (cancelled, revoked) = deactivate(tx, now, user)?;
             user.status = UserStatus::Deactivated;
+            let w = eligibility::recheck(tx, user, why, now, &Actor::System, Source::Scim)?;
+            let (cancelled, revoked) = (w.requests_cancelled, w.grants_revoked);
             tx.audit(
                 now,
                 entry(
@@ -398,6 +339,7 @@ fn owned(g: &Group, id: &str) -> bool {
 /// Adds or removes `name` on each user's `groups`.
 fn mark(
     tx: &mut Txn<'_>,
+    now: Timestamp,
     users: impl IntoIterator<Item = UserId>,
     name: &GroupName,
     member: bool,
@@ -410,6 +352,11 @@ fn mark(
                 u.groups.remove(name)
             };
             if changed {
+                if !member {
+                    // Flows for this group may no longer be theirs.
+                    let why = format!("left group {name} at source scim");
+                    eligibility::recheck(tx, &u, &why, now, &Actor::System, Source::Scim)?;
+                }
                 tx.put_user(&u)?;
             }
         }
@@ -440,7 +387,7 @@ pub fn create_group(
     };
     let g = identity::group_from_record(&super::source(), &record, set.clone(), None, now);
     tx.put_group(&g)?;
-    mark(tx, set.iter().copied(), &name, true)?;
+    mark(tx, now, set.iter().copied(), &name, true)?;
     tx.audit(
         now,
         entry(
@@ -496,11 +443,11 @@ pub fn replace_group(
         if existing.is_some() {
             tx.delete_group(&old_name)?;
         }
-        mark(tx, before.iter().copied(), &old_name, false)?;
-        mark(tx, set.iter().copied(), &name, true)?;
+        mark(tx, now, before.iter().copied(), &old_name, false)?;
+        mark(tx, now, set.iter().copied(), &name, true)?;
     } else {
-        mark(tx, before.difference(&set).copied(), &name, false)?;
-        mark(tx, set.difference(&before).copied(), &name, true)?;
+        mark(tx, now, before.difference(&set).copied(), &name, false)?;
+        mark(tx, now, set.difference(&before).copied(), &name, true)?;
     }
     let record = GroupRecord {
         external_id: id.to_string(),
@@ -565,7 +512,7 @@ pub fn delete_group(tx: &mut Txn<'_>, now: Timestamp, id: &str) -> Result<(), Sc
         .ok_or_else(|| ScimError::not_found(format!("no Group {id}")))?;
     let name = group_name(&resource::group(&old.resource)?.0)?;
     if let Some(g) = tx.group(&name)?.filter(|g| owned(g, id)) {
-        mark(tx, g.members.iter().copied(), &name, false)?;
+        mark(tx, now, g.members.iter().copied(), &name, false)?;
         tx.delete_group(&name)?;
         tx.audit(
             now,
