@@ -68,8 +68,12 @@ pub fn user(
         groups: groups.iter().map(|g| name(g)).collect(),
         created_at: NOW.minus(Duration::from_secs(86_400 * (30 + id))),
         company: String::new(),
-        login: None,
-        sources: vec![],
+        // People with a manager come from the directory, with its login.
+        login: manager.map(|_| email.split('@').next().unwrap_or("x").into()),
+        sources: match manager {
+            Some(_) => vec![name("corp-ldap")],
+            None => vec![],
+        },
     }
 }
 
@@ -795,8 +799,13 @@ fn synthetic(id: u64) -> UserView {
         groups,
         created_at: NOW,
         company: String::new(),
-        login: None,
-        sources: vec![],
+        login: Some(format!("{f}{id}")),
+        // Most people come from the directory; every fifth was invited locally.
+        sources: if id % 5 == 0 {
+            vec![]
+        } else {
+            vec![hallpass_core::SourceName::new("corp-ldap").expect("a valid source name")]
+        },
     }
 }
 

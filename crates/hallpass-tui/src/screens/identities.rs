@@ -53,6 +53,19 @@ pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
     vec![]
 }
 
+/// Where a person comes from: the identity sources that list them, or `local`.
+fn source(u: &UserView) -> String {
+    if u.sources.is_empty() {
+        "local".into()
+    } else {
+        u.sources
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 pub fn user_detail<'a>(app: &App, u: &UserView) -> Vec<Line<'a>> {
     vec![
         pane::kv(app, "name", u.name.clone()),
@@ -86,6 +99,8 @@ pub fn user_detail<'a>(app: &App, u: &UserView) -> Vec<Line<'a>> {
                 _ => "not bound yet".into(),
             },
         ),
+        pane::kv(app, "login", u.login.clone().unwrap_or_else(|| "-".into())),
+        pane::kv(app, "source", source(u)),
         pane::kv(app, "since", local(u.created_at, app.utc_offset_secs)),
     ]
 }
@@ -103,10 +118,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             "People ({n}{})",
             if p.list.is_complete() { "" } else { "+" }
         ),
-        &["NAME", "EMAIL", "MANAGER", "GROUPS"],
+        &["NAME", "EMAIL", "SOURCE", "MANAGER", "GROUPS"],
         &[
             Constraint::Fill(2),
             Constraint::Fill(3),
+            Constraint::Length(10),
             Constraint::Fill(2),
             Constraint::Fill(2),
         ],
@@ -122,6 +138,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Some(vec![
                 Cell::from(u.name.clone()),
                 Cell::from(u.email.clone()),
+                Cell::from(source(u)),
                 Cell::from(u.manager_email.clone().unwrap_or_default()),
                 Cell::from(
                     u.groups
