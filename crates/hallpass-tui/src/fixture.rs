@@ -801,7 +801,7 @@ fn synthetic(id: u64) -> UserView {
         company: String::new(),
         login: Some(format!("{f}{id}")),
         // Most people come from the directory; every fifth was invited locally.
-        sources: if id % 5 == 0 {
+        sources: if id.is_multiple_of(5) {
             vec![]
         } else {
             vec![hallpass_core::SourceName::new("corp-ldap").expect("a valid source name")]
