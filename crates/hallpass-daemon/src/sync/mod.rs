@@ -178,7 +178,15 @@ pub async fn run_source(
 ) -> Result<SyncReport, Fail> {
     let guard = broker.sync.begin(&cfg.name)?;
     guard.progress("reading", 0, 0);
+    // What the plan compares against is loaded while the directory answers.
+    let (store, name) = (broker.store().clone(), cfg.name.clone());
+    let preload = tokio::task::spawn_blocking(move || snapshot::preload(&store, &name));
     let read = read_source(cfg, &guard).await;
+    let linked = match preload.await {
+        Ok(l) => Some(l?),
+        // The preload task panicked: load it again inline, where an error surfaces.
+        Err(_) => None,
+    };
     let (snap, skipped) = match read {
         Ok(ok) => ok,
         Err(why) => {
@@ -206,6 +214,7 @@ pub async fn run_source(
         broker,
         &cfg.name,
         snap,
+        linked,
         skipped,
         opts,
         &|phase, done, total| guard.progress(phase, done, total),
@@ -228,9 +237,15 @@ pub async fn run_import(
         0,
         u32::try_from(snap.people.len()).unwrap_or(u32::MAX),
     );
-    let report = snapshot::apply(broker, source, snap, vec![], opts, &|phase, done, total| {
-        guard.progress(phase, done, total)
-    })
+    let report = snapshot::apply(
+        broker,
+        source,
+        snap,
+        None,
+        vec![],
+        opts,
+        &|phase, done, total| guard.progress(phase, done, total),
+    )
     .await?;
     log_report(&report);
     Ok(report)

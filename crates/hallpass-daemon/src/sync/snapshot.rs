@@ -92,18 +92,50 @@ struct Plan {
     report: SyncReport,
 }
 
-/// Plans and (unless dry or refused) applies `snap` as the whole of `source`.
+/// What a run plans against that does not depend on the snapshot: the source's links, every
+/// user they point at (each decoded once) and every group. Loaded while the source is still
+/// being read; the writes re-read each record they change, so a change committed after this
+/// was loaded is merged, not lost.
+pub struct Linked {
+    links: HashMap<String, UserId>,
+    known: HashMap<UserId, User>,
+    groups: Vec<Group>,
+}
+
+/// Loads [`Linked`] for `source` (blocking: run it off the async threads).
+pub fn preload(store: &Store, source: &SourceName) -> Result<Linked, Fail> {
+    let links: HashMap<String, UserId> = store.source_links(source)?.into_iter().collect();
+    let mut known: HashMap<UserId, User> = HashMap::with_capacity(links.len());
+    for id in links.values() {
+        if let Some(u) = store.user(*id)? {
+            known.insert(u.id, u);
+        }
+    }
+    Ok(Linked {
+        links,
+        known,
+        groups: store.groups()?,
+    })
+}
+
+/// Plans and (unless dry or refused) applies `snap` as the whole of `source`, against
+/// `linked` when it was loaded already (else it is loaded now).
 pub async fn apply(
     broker: &Broker,
     source: &SourceName,
     snap: Snapshot,
+    linked: Option<Linked>,
     mut skipped: Vec<RecordError>,
     opts: &SyncOptions,
     progress: &(dyn Fn(&str, u32, u32) + Sync),
 ) -> Result<SyncReport, Fail> {
     let started = broker.now();
     progress("planning", 0, 0);
-    let mut plan = plan(broker.store(), source, snap, opts)?;
+    let linked = match linked {
+        Some(l) => l,
+        None => preload(broker.store(), source)?,
+    };
+    let mut plan = plan(broker.store(), source, snap, linked, opts)?;
     plan.report.started_at = started;
     plan.report.source = Some(source.clone());
     plan.report.dry_run = opts.dry_run;
@@ -208,6 +240,7 @@ fn plan(
     store: &Store,
     source: &SourceName,
     snap: Snapshot,
+    linked: Linked,
     opts: &SyncOptions,
 ) -> Result<Plan, Fail> {
     let mut report = SyncReport {
@@ -218,15 +251,13 @@ fn plan(
     let mut changes: Vec<Change> = Vec::new();
 
     // 1. Validate, and find duplicates within the snapshot.
-    let links: HashMap<String, UserId> = store.source_links(source)?.into_iter().collect();
     // Every user this run may touch, each read and decoded once: those linked to the source,
     // and those matched by e-mail on the way.
-    let mut known: HashMap<UserId, User> = HashMap::with_capacity(links.len());
-    for id in links.values() {
-        if let Some(u) = store.user(*id)? {
-            known.insert(u.id, u);
-        }
-    }
+    let Linked {
+        links,
+        mut known,
+        groups: stored_groups,
+    } = linked;
     let mut people: Vec<Planned> = Vec::with_capacity(snap.people.len());
     let mut by_ext: HashMap<String, Slot> = HashMap::with_capacity(snap.people.len());
     let mut by_login: HashMap<String, Slot> = HashMap::new();
@@ -340,8 +371,7 @@ fn plan(
     }
 
     // 2. Groups: what the source names now, and what it owned before.
-    let all_groups: BTreeMap<GroupName, Group> = store
-        .groups()?
+    let all_groups: BTreeMap<GroupName, Group> = stored_groups
         .into_iter()
         .map(|g| (g.name.clone(), g))
         .collect();
