@@ -3,6 +3,10 @@
 
 use std::path::PathBuf;
 
+/// The same allocator as `hallpassd`, so in-process measurements match the daemon.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use hallpass_bench::{
     Env, crash, daemon, expiry, lifecycle, machine, reads, report, startup, sync, writes,
