@@ -1460,3 +1460,40 @@ fn an_identity_provider_provisions_through_the_real_daemon_with_the_cli_token() 
     let log = std::fs::read_to_string(d.dir.path().join("hallpassd.log")).unwrap_or_default();
     assert!(!log.contains(&token) && !log.contains(new));
 }
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_deprovisioned_from_scim() {
+    let s = Scim::start().await;
+    let boss = id_of(&s.user("boss", json!({})).await);
+    let admin = s.d().admin();
+    admin
+        .set_role(ctx(), email_ref("boss@example.com"), Role::Admin)
+        .await
+        .done("make the SCIM person an admin");
+    let me = admin
+        .whoami(ctx())
+        .await
+        .done("whoami")
+        .user
+        .expect("the admin");
+    admin
+        .set_role(ctx(), email_ref(&me.email), Role::Auditor)
+        .await
+        .done("the local admin steps down");
+    let before = s.state().await;
+    s.call(
+        "PATCH",
+        &format!("/Users/{boss}"),
+        Some(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": false}}]})),
+    )
+    .await
+    .error(400, Some("invalidValue"), "deactivating the last admin");
+    s.call("DELETE", &format!("/Users/{boss}"), None)
+        .await
+        .error(400, Some("invalidValue"), "deleting the last admin");
+    assert_eq!(s.state().await, before, "nothing changed");
+    assert_eq!(
+        s.hallpass_user("boss@example.com").await.status,
+        UserStatus::Active
+    );
+}

@@ -122,6 +122,34 @@ pub struct User {
 }
 
 impl User {
+    /// A person with nothing but an id, address, name, role and status: no OS account,
+    /// manager, groups, keys, login or sources yet.
+    pub fn new(
+        id: UserId,
+        email: String,
+        name: String,
+        role: Role,
+        status: UserStatus,
+        created_at: Timestamp,
+    ) -> User {
+        User {
+            id,
+            email,
+            name,
+            phone: None,
+            role,
+            status,
+            os: None,
+            manager: None,
+            groups: BTreeSet::new(),
+            created_at,
+            ssh_keys: vec![],
+            company: String::new(),
+            login: None,
+            sources: BTreeMap::new(),
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == UserStatus::Active
     }

@@ -328,6 +328,19 @@ impl Store {
     }
 
     /// Active users with that role, via UsersByRole, in id order.
+    /// Whether `u` is an active admin and no other active admin exists: the one account
+    /// nothing may demote, delete or deactivate.
+    pub fn is_last_admin(&self, u: &User) -> Result<bool, StoreError> {
+        if !u.is_admin() {
+            return Ok(false);
+        }
+        Ok(self
+            .users_with_role(Role::Admin)?
+            .iter()
+            .filter(|a| a.is_active())
+            .all(|a| a.id == u.id))
+    }
+
     pub fn users_with_role(&self, role: Role) -> Result<Vec<User>, StoreError> {
         self.scan_prefix(Table::UsersByRole, &[keys::role_byte(role)], false)
             .map(|r| {

@@ -53,20 +53,15 @@ pub async fn signup(s: &Session, args: SignupArgs) -> Result<UserView, Fail> {
                 ))));
             }
             let user = User {
-                id: tx.next_user_id()?,
-                email: email.clone(),
-                name,
-                phone: None,
-                role: Role::Admin,
-                status: UserStatus::Active,
                 os: Some(os),
-                manager: None,
-                groups: BTreeSet::new(),
-                created_at: now,
-                ssh_keys: vec![],
-                company: String::new(),
-                login: None,
-                sources: Default::default(),
+                ..User::new(
+                    tx.next_user_id()?,
+                    email.clone(),
+                    name,
+                    Role::Admin,
+                    UserStatus::Active,
+                    now,
+                )
             };
             tx.put_user(&user)?;
             let actor = Actor::User {

@@ -66,20 +66,8 @@ pub async fn invite(s: &Session, c: &Caller, args: InviteArgs) -> Result<InviteC
                 Some(_) | None => tx.next_user_id()?,
             };
             let user = User {
-                id,
-                email: email.clone(),
-                name,
                 phone,
-                role: args.role,
-                status: UserStatus::Invited,
-                os: None,
-                manager: None,
-                groups: BTreeSet::new(),
-                created_at: now,
-                ssh_keys: vec![],
-                company: String::new(),
-                login: None,
-                sources: Default::default(),
+                ..User::new(id, email.clone(), name, args.role, UserStatus::Invited, now)
             };
             tx.put_user(&user)?;
             tx.put_invite(&Invite {
@@ -156,11 +144,6 @@ pub async fn get(s: &Session, c: &Caller, r: UserRef) -> Result<UserView, Fail> 
     Ok(views::user(s.broker.store(), &user)?)
 }
 
-fn is_last_admin(s: &Session, user: &User) -> Result<bool, Fail> {
-    let admins = s.broker.store().users_with_role(Role::Admin)?;
-    Ok(user.is_admin() && admins.iter().all(|a| a.id == user.id))
-}
-
 pub async fn set_role(s: &Session, c: &Caller, r: UserRef, role: Role) -> Result<UserView, Fail> {
     s.broker.require_admin(c, "Changing roles")?;
     if role == Role::External {
@@ -180,7 +163,7 @@ pub async fn set_role(s: &Session, c: &Caller, r: UserRef, role: Role) -> Result
                     format!("{} is deleted", user.email),
                 )));
             }
-            if role != Role::Admin && is_last_admin(s, &user)? {
+            if role != Role::Admin && s.broker.store().is_last_admin(&user)? {
                 return Err(Fail::Api(ApiError::conflict(format!(
                     "{} is the last admin; make someone else admin first",
                     user.email
@@ -283,7 +266,7 @@ pub async fn delete(s: &Session, c: &Caller, r: UserRef) -> Result<UserView, Fai
                     action: "delete".into(),
                 }));
             }
-            if is_last_admin(s, &user)? {
+            if s.broker.store().is_last_admin(&user)? {
                 return Err(Fail::Api(ApiError::conflict(format!(
                     "{} is the last admin and cannot be deleted",
                     user.email

@@ -109,6 +109,12 @@ fn set_active(
 ) -> Result<(), ScimError> {
     match (user.status, active) {
         (UserStatus::Active | UserStatus::Invited, false) => {
+            if tx.store().is_last_admin(user)? {
+                return Err(ScimError::invalid_value(format!(
+                    "{} is hallpass's last admin and stays active: make someone else admin first",
+                    user.email
+                )));
+            }
             user.status = UserStatus::Deactivated;
             let w = eligibility::recheck(tx, user, why, now, &Actor::System, Source::Scim)?;
             let (cancelled, revoked) = (w.requests_cancelled, w.grants_revoked);
@@ -160,21 +166,15 @@ pub fn create_user(
     let ext = id.0.to_string();
     let p = validate(&ext, &resource)?;
     let source = super::source();
-    let mut user = reuse.clone().unwrap_or_else(|| User {
-        id,
-        email: p.email.clone(),
-        name: p.name.clone(),
-        phone: None,
-        role: Role::Grantee,
-        status: UserStatus::Active,
-        os: None,
-        manager: None,
-        groups: BTreeSet::new(),
-        created_at: now,
-        ssh_keys: vec![],
-        company: String::new(),
-        login: None,
-        sources: Default::default(),
+    let mut user = reuse.clone().unwrap_or_else(|| {
+        User::new(
+            id,
+            p.email.clone(),
+            p.name.clone(),
+            Role::Grantee,
+            UserStatus::Active,
+            now,
+        )
     });
     // A link this source made earlier points at the old SCIM id: drop it.
     user.sources.remove(&source);

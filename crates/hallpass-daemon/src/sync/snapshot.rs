@@ -825,22 +825,14 @@ fn write_person(
     let before = tx.user(id)?;
     let mut after = match &before {
         Some(u) => u.clone(),
-        None => User {
+        None => User::new(
             id,
-            email: p.person.email.clone(),
-            name: p.person.name.clone(),
-            phone: None,
-            role: Role::Grantee,
-            status: UserStatus::Active,
-            os: None,
-            manager: None,
-            groups: BTreeSet::new(),
-            created_at: now,
-            ssh_keys: vec![],
-            company: String::new(),
-            login: None,
-            sources: BTreeMap::new(),
-        },
+            p.person.email.clone(),
+            p.person.name.clone(),
+            Role::Grantee,
+            UserStatus::Active,
+            now,
+        ),
     };
     // The login may have moved to this person from someone else of the same source.
     if let Some(login) = &p.person.login
@@ -905,7 +897,7 @@ fn write_gone(
     let only_here = before.sources.keys().all(|s| s == source);
     after.groups.retain(|g| !owned.contains(g));
     let why = if only_here {
-        if before.status == UserStatus::Active && is_last_admin(tx, &before)? {
+        if before.status == UserStatus::Active && tx.store().is_last_admin(&before)? {
             tracing::warn!(
                 email = %before.email,
                 %source,
@@ -947,14 +939,6 @@ fn write_gone(
         return eligibility::recheck(tx, &after, &why, now, &opts.actor, opts.via);
     }
     Ok(Withdrawn::default())
-}
-
-fn is_last_admin(tx: &Txn<'_>, u: &User) -> Result<bool, Fail> {
-    if u.role != Role::Admin {
-        return Ok(false);
-    }
-    let admins = tx.store().users_with_role(Role::Admin)?;
-    Ok(admins.iter().all(|a| a.id == u.id))
 }
 
 /// Writes a source's group, bringing members outside this run (`settled` are already right)
