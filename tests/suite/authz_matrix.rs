@@ -13,9 +13,9 @@ use hallpass_core::integration::Bundle;
 use hallpass_core::user::Role;
 use hallpass_core::{BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId};
 use hallpass_proto::{
-    AgainArgs, ApiError, AuditQuery, ClientHello, ExtendArgs, GrantQuery, GrantScope,
-    HallpassRequest, InviteArgs, PROTOCOL_VERSION, PutMode, RequestQuery, RequestScope, SignupArgs,
-    UserQuery, UserRef, UserView,
+    AgainArgs, ApiError, AuditQuery, Authenticate, ClientHello, ExtendArgs, GrantQuery, GrantScope,
+    HallpassRequest, InviteArgs, NewToken, PROTOCOL_VERSION, PutMode, RemoteAccept, RequestQuery,
+    RequestScope, SignupArgs, TokenRef, UserQuery, UserRef, UserView,
 };
 
 use crate::support::harness::*;
@@ -153,6 +153,13 @@ cases! {
     ImportIdentities => ImportIdentities,
     CreateScimToken => CreateScimToken,
     RevokeScimToken => RevokeScimToken,
+    Authenticate => Authenticate,
+    AcceptInviteRemote => AcceptInviteRemote,
+    CreateToken => CreateToken,
+    ListTokensMine => ListTokens,
+    ListTokensAll => ListTokens,
+    RevokeTokenOwn => RevokeToken,
+    RevokeTokenOther => RevokeToken,
 }
 
 /// The RPC name of every request the service accepts. The match is exhaustive, so a new RPC
@@ -224,6 +231,11 @@ fn rpc_name(r: &HallpassRequest) -> &'static str {
         R::ImportIdentities { .. } => "ImportIdentities",
         R::CreateScimToken { .. } => "CreateScimToken",
         R::RevokeScimToken { .. } => "RevokeScimToken",
+        R::Authenticate { .. } => "Authenticate",
+        R::AcceptInviteRemote { .. } => "AcceptInviteRemote",
+        R::CreateToken { .. } => "CreateToken",
+        R::ListTokens { .. } => "ListTokens",
+        R::RevokeToken { .. } => "RevokeToken",
     }
 }
 
@@ -399,6 +411,19 @@ fn every_rpc(d: &TestDaemon) -> Vec<HallpassRequest> {
         },
         R::CreateScimToken { rotate: true },
         R::RevokeScimToken {},
+        R::Authenticate {
+            args: authenticate_args(),
+        },
+        R::AcceptInviteRemote {
+            args: remote_accept_args("code".into()),
+        },
+        R::CreateToken {
+            args: token_args("t".into()),
+        },
+        R::ListTokens { everyone: false },
+        R::RevokeToken {
+            token: TokenRef::Id(hallpass_core::TokenId(1)),
+        },
     ]
 }
 
@@ -482,6 +507,15 @@ const MATRIX: &[(Case, [Expect; 5])] = &[
     (Case::ImportIdentities, [Y, F, F, U, U]),
     (Case::CreateScimToken, [Y, F, F, U, U]),
     (Case::RevokeScimToken, [Y, F, F, U, U]),
+    // The unix socket knows callers by their OS user: tokens authenticate TCP connections only.
+    (Case::Authenticate, [C, C, C, C, C]),
+    (Case::AcceptInviteRemote, [C, C, C, C, C]),
+    (Case::CreateToken, [Y, Y, Y, U, U]),
+    (Case::ListTokensMine, [Y, Y, Y, U, U]),
+    (Case::ListTokensAll, [Y, F, Y, U, U]),
+    (Case::RevokeTokenOwn, [Y, Y, Y, U, U]),
+    // Others' token ids are not confirmed to non-admins.
+    (Case::RevokeTokenOther, [Y, NF, NF, U, U]),
 ];
 
 /// An empty, finished import: a dry run that changes nothing.
@@ -1033,7 +1067,67 @@ impl Matrix {
                     .done("make a SCIM token to revoke");
                 judge(c.revoke_scim_token(ctx()).await)
             }
+            Case::Authenticate => judge(c.authenticate(ctx(), authenticate_args()).await),
+            Case::AcceptInviteRemote => {
+                let email = format!("{}@example.com", self.fresh_name("remote-invitee"));
+                let code = admin
+                    .invite_user(ctx(), invite(&email))
+                    .await
+                    .done("invite someone to accept remotely")
+                    .code;
+                judge(
+                    c.accept_invite_remote(ctx(), remote_accept_args(code))
+                        .await,
+                )
+            }
+            Case::CreateToken => judge(
+                c.create_token(ctx(), token_args(self.fresh_name("tok")))
+                    .await,
+            ),
+            Case::ListTokensMine => judge(c.list_tokens(ctx(), false).await),
+            Case::ListTokensAll => judge(c.list_tokens(ctx(), true).await),
+            Case::RevokeTokenOwn | Case::RevokeTokenOther => {
+                let maker = if case == Case::RevokeTokenOwn {
+                    d.client(owner)
+                } else {
+                    d.client(BYSTANDER_UID)
+                };
+                let made = maker
+                    .create_token(ctx(), token_args(self.fresh_name("to-revoke")))
+                    .await
+                    .done("make a token to revoke");
+                judge(c.revoke_token(ctx(), TokenRef::Id(made.view.id)).await)
+            }
         }
+    }
+}
+
+fn authenticate_args() -> Authenticate {
+    Authenticate {
+        token: "hallpass_tok_1_00".into(),
+        hello: ClientHello {
+            protocol: PROTOCOL_VERSION,
+            client: "authz-matrix".into(),
+        },
+    }
+}
+
+fn remote_accept_args(code: String) -> RemoteAccept {
+    RemoteAccept {
+        code,
+        token_name: "cli".into(),
+        hello: ClientHello {
+            protocol: PROTOCOL_VERSION,
+            client: "authz-matrix".into(),
+        },
+    }
+}
+
+fn token_args(name: String) -> NewToken {
+    NewToken {
+        name,
+        role: None,
+        expires_in_secs: Some(3600),
     }
 }
 

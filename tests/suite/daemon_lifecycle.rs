@@ -70,7 +70,7 @@ async fn signup_creates_the_first_admin_and_then_closes() {
     let who = d.admin().whoami(ctx()).await.done("whoami before signup");
     assert_eq!(
         (who.uid, who.user.is_none(), who.signup_open),
-        (ADMIN_UID, true, true),
+        (Some(ADMIN_UID), true, true),
         "{who:?}"
     );
 

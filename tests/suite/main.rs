@@ -15,6 +15,7 @@ mod links;
 mod links_e2e;
 mod policy;
 mod postgres;
+mod remote;
 mod restart;
 mod scim;
 mod socket;

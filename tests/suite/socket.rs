@@ -114,7 +114,7 @@ async fn a_live_socket_is_never_taken_over() {
         .await
         .expect("the first daemon still answers");
     assert_eq!(hello.protocol, PROTOCOL_VERSION);
-    assert_eq!(client.whoami(ctx()).await.done("whoami").uid, 0);
+    assert_eq!(client.whoami(ctx()).await.done("whoami").uid, Some(0));
     drop(client);
     shut_down(stop, task).await;
 }
@@ -132,7 +132,7 @@ async fn a_stale_socket_is_replaced_and_other_files_are_left_alone() {
     let (client, _) = connect_unix(&path, "hallpass-tests")
         .await
         .expect("connect to the new daemon");
-    assert_eq!(client.whoami(ctx()).await.done("whoami").uid, 0);
+    assert_eq!(client.whoami(ctx()).await.done("whoami").uid, Some(0));
     drop(client);
     shut_down(stop, task).await;
 
@@ -161,7 +161,7 @@ async fn root_is_identified_by_the_kernel() {
     let who = client.whoami(ctx()).await.done("whoami as root");
     assert_eq!(
         (who.uid, who.user.is_none(), who.signup_open),
-        (0, true, true),
+        (Some(0), true, true),
         "{who:?}"
     );
 
@@ -318,7 +318,11 @@ async fn other_os_users_are_identified_by_the_kernel() {
     }
     match &answers[1].1 {
         HallpassResponse::Whoami(Ok(who)) => {
-            assert_eq!(who.uid, 65534, "the kernel's peer uid, not the daemon's");
+            assert_eq!(
+                who.uid,
+                Some(65534),
+                "the kernel's peer uid, not the daemon's"
+            );
             assert_eq!(who.user.as_ref().map(|u| u.id), Some(nobody.id));
         }
         other => panic!("whoami: {other:?}"),
@@ -343,7 +347,11 @@ async fn other_os_users_are_identified_by_the_kernel() {
     .await;
     match &answers[1].1 {
         HallpassResponse::Whoami(Ok(who)) => {
-            assert_eq!((who.uid, who.user.is_none()), (65533, true), "{who:?}")
+            assert_eq!(
+                (who.uid, who.user.is_none()),
+                (Some(65533), true),
+                "{who:?}"
+            )
         }
         other => panic!("whoami: {other:?}"),
     }
@@ -418,7 +426,7 @@ async fn oversized_and_malformed_frames_close_only_their_connection() {
         .whoami(ctx())
         .await
         .done("whoami after the bad frames");
-    assert_eq!(who.uid, 0);
+    assert_eq!(who.uid, Some(0));
     assert_eq!(d.audit_head(), head, "bad frames change nothing");
     shut_down(stop, task).await;
 }

@@ -42,8 +42,17 @@ impl fmt::Display for Source {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Actor {
-    User { id: UserId, email: String },
-    Unknown { uid: u32 },
+    User {
+        id: UserId,
+        email: String,
+    },
+    Unknown {
+        uid: u32,
+    },
+    /// A TCP peer that has not shown a valid API token.
+    Remote {
+        address: String,
+    },
     System,
 }
 
@@ -52,6 +61,7 @@ impl fmt::Display for Actor {
         match self {
             Actor::User { email, .. } => f.write_str(email),
             Actor::Unknown { uid } => write!(f, "uid {uid} (unknown)"),
+            Actor::Remote { address } => write!(f, "{address} (no valid token)"),
             Actor::System => f.write_str("system"),
         }
     }

@@ -72,6 +72,10 @@ numeric_id!(
     /// One message in the e-mail outbox.
     MailId, "M-"
 );
+numeric_id!(
+    /// An API token; shown as `T-3`. The token's secret is not its id.
+    TokenId, "T-"
+);
 
 /// Longest accepted object name.
 pub const MAX_NAME_LEN: usize = 64;

@@ -22,11 +22,12 @@ pub mod policy_doc;
 pub mod request;
 pub mod scim;
 pub mod time;
+pub mod token;
 pub mod user;
 
 pub use error::DomainError;
 pub use id::{
     BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, MailId, RequestId,
-    SourceName, UserId,
+    SourceName, TokenId, UserId,
 };
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

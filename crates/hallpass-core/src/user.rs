@@ -30,6 +30,27 @@ impl Role {
         matches!(self, Role::Admin | Role::Auditor)
     }
 
+    /// How much a role may do: external < grantee < auditor (reads everything) < admin.
+    fn rank(self) -> u8 {
+        match self {
+            Role::External => 0,
+            Role::Grantee => 1,
+            Role::Auditor => 2,
+            Role::Admin => 3,
+        }
+    }
+
+    /// Whether `self` may do everything `other` may (an API token's role is never above its
+    /// maker's).
+    pub fn covers(self, other: Role) -> bool {
+        self.rank() >= other.rank()
+    }
+
+    /// The lower of the two: what a token of role `cap` owned by someone of role `self` does.
+    pub fn at_most(self, cap: Role) -> Role {
+        if self.covers(cap) { cap } else { self }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",

@@ -103,6 +103,8 @@ pub struct Broker {
     pub(crate) connector_slots: Arc<Semaphore>,
     /// Identity-sync runs in progress and staged file imports.
     pub(crate) sync: crate::sync::SyncState,
+    /// Failed API-token authentications per client address (remote listener).
+    pub(crate) auth_failures: crate::web::AddressLimit,
     started_at: Timestamp,
 }
 
@@ -123,6 +125,7 @@ impl Broker {
         let head = store.event_head()?;
         let started_at = clock.now();
         let slots = config.connectors.max_concurrent;
+        let auth_failures = crate::web::AddressLimit::new(config.remote.failed_auth_per_minute);
         Ok(Arc::new(Broker {
             store,
             clock,
@@ -132,6 +135,7 @@ impl Broker {
             inflight: Mutex::new(HashSet::new()),
             connector_slots: Arc::new(Semaphore::new(slots)),
             sync: crate::sync::SyncState::default(),
+            auth_failures,
             started_at,
         }))
     }

@@ -23,6 +23,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub sync: SyncConfig,
     pub scim: ScimConfig,
+    pub remote: RemoteConfig,
 }
 
 /// Identity sync: the sources the daemon reads people and groups from, and how people who
@@ -243,6 +244,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             sync: SyncConfig::default(),
             scim: ScimConfig::default(),
+            remote: RemoteConfig::default(),
         }
     }
 }
@@ -319,6 +321,40 @@ impl Default for ScimConfig {
             max_results: 100,
             requests_per_minute: 600,
             max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Remote access: the tarpc protocol over TCP with TLS, for callers with an API token. Off
+/// unless `listen` is set; there is no plaintext TCP.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteConfig {
+    /// e.g. `0.0.0.0:7443`.
+    pub listen: Option<std::net::SocketAddr>,
+    /// A PEM certificate chain and its PEM private key (both required with `listen`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// A PEM CA bundle: when set, clients must present a certificate it signed, as well as
+    /// an API token.
+    pub client_ca: Option<PathBuf>,
+    /// Failed authentications one client address may make in a minute; past it, attempts are
+    /// refused without looking at the token.
+    pub failed_auth_per_minute: u32,
+    /// A connection that has not authenticated this long after connecting is closed.
+    #[serde(deserialize_with = "duration")]
+    pub auth_timeout: Duration,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        RemoteConfig {
+            listen: None,
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
+            failed_auth_per_minute: 10,
+            auth_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -495,6 +531,21 @@ impl Config {
         }
         if self.web.max_body_bytes < 1024 {
             return Err("web.max_body_bytes must be at least 1024".into());
+        }
+        if self.remote.listen.is_some()
+            && (self.remote.tls_cert.is_none() || self.remote.tls_key.is_none())
+        {
+            return Err(
+                "remote.listen needs remote.tls_cert and remote.tls_key: remote access is TLS only"
+                    .into(),
+            );
+        }
+        if self.remote.failed_auth_per_minute == 0 {
+            return Err("remote.failed_auth_per_minute must be at least 1".into());
+        }
+        if self.remote.auth_timeout.is_zero() || self.remote.auth_timeout > Duration::from_secs(300)
+        {
+            return Err("remote.auth_timeout must be between 1s and 5m".into());
         }
         if !(1..=1000).contains(&self.scim.max_results) {
             return Err("scim.max_results must be between 1 and 1000".into());

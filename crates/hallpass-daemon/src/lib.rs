@@ -3,7 +3,8 @@
 //! integration, and the SCIM server identity providers push people and groups to.
 //!
 //! Architecture invariants:
-//! - identity is the connection's kernel-verified peer (`SO_PEERCRED`), never a request field;
+//! - identity is the connection's kernel-verified peer (`SO_PEERCRED`) on the unix socket, or
+//!   the API token a TCP+TLS connection authenticated with first; never a request field;
 //! - a handler authorizes, then changes state in one store transaction, and replies only after
 //!   that change is durable; effects (events, waking the scheduler, connector calls) follow;
 //! - connector calls never run inside a store transaction: their intent (Granting/Revoking) is
@@ -26,6 +27,7 @@ pub mod scim;
 pub mod server;
 pub mod socket;
 pub mod sync;
+pub mod tls;
 pub mod views;
 pub mod web;
 

@@ -1,6 +1,8 @@
 //! Serving: the daemon's `run`, the unix-socket accept loop, and in-memory connections for
-//! tests. Invariants: overdue deadlines are handled (and their revocations started) before the
-//! first connection is served; every connection's identity is its kernel peer credentials.
+//! tests, and the TCP+TLS listener for remote callers. Invariants: overdue deadlines are handled
+//! (and their revocations started) before the first connection is served; a unix connection's
+//! identity is its kernel peer credentials, a TCP connection's the API token it authenticated
+//! with, and a TCP connection that has not authenticated within `remote.auth_timeout` is closed.
 
 use std::future::Future;
 use std::path::Path;
@@ -72,6 +74,25 @@ pub async fn serve(
         }
         None => None,
     };
+    let remote = match broker.config().remote.listen {
+        Some(addr) => {
+            let cfg = &broker.config().remote;
+            let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) else {
+                anyhow::bail!("remote.listen needs remote.tls_cert and remote.tls_key");
+            };
+            let tls = crate::tls::server_config("remote", cert, key, cfg.client_ca.as_deref())?;
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on remote.listen {addr} for remote access: {e}")
+            })?;
+            Some(tokio::spawn(serve_remote(
+                broker.clone(),
+                listener,
+                tokio_rustls::TlsAcceptor::from(tls),
+                stop_rx.clone(),
+            )))
+        }
+        None => None,
+    };
     let mailer = broker
         .config()
         .smtp
@@ -114,6 +135,9 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     drift.abort();
+    if let Some(r) = remote {
+        r.abort();
+    }
     // A sync cut short here is whole batches; the next run finishes it.
     sync.abort();
     for task in [web, mailer].into_iter().flatten() {
@@ -140,6 +164,67 @@ async fn serve_stream(broker: Arc<Broker>, stream: UnixStream) {
     };
     let conn = Connection::new(cred.uid(), cred.pid());
     serve_transport(Session::new(broker, conn), framed_json(stream)).await;
+}
+
+/// Accepts TCP+TLS connections until `stop`. Each must authenticate with an API token within
+/// `remote.auth_timeout` or is closed; until then every call but `authenticate` is refused.
+async fn serve_remote(
+    broker: Arc<Broker>,
+    listener: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    mut stop: watch::Receiver<bool>,
+) {
+    if let Ok(a) = listener.local_addr() {
+        tracing::info!(address = %a, client_certs = broker.config().remote.client_ca.is_some(), "remote access listening (TLS)");
+    }
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, addr)) => {
+                    let (broker, tls) = (broker.clone(), tls.clone());
+                    tokio::spawn(async move { serve_remote_stream(broker, tls, tcp, addr).await });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "remote accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn serve_remote_stream(
+    broker: Arc<Broker>,
+    tls: tokio_rustls::TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    addr: std::net::SocketAddr,
+) {
+    let timeout = broker.config().remote.auth_timeout;
+    let _ = tcp.set_nodelay(true);
+    let stream = match tokio::time::timeout(timeout, tls.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::info!(%addr, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%addr, "TLS handshake timed out");
+            return;
+        }
+    };
+    let conn = Connection::remote(addr);
+    let session = Session::new(broker, conn.clone());
+    let deadline = async {
+        tokio::select! {
+            _ = conn.authenticated.notified() => std::future::pending::<()>().await,
+            _ = tokio::time::sleep(timeout) => {}
+        }
+    };
+    tokio::select! {
+        _ = serve_transport(session, framed_json(stream)) => {}
+        _ = deadline => tracing::info!(%addr, "closed a remote connection that did not authenticate in time"),
+    }
 }
 
 async fn serve_transport<T>(session: Session, transport: T)

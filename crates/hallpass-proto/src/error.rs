@@ -39,6 +39,12 @@ pub enum ApiError {
         server: u32,
         daemon: String,
     },
+    /// A remote connection's API token is missing, wrong, expired or revoked (never which of
+    /// wrong and unknown, so tokens cannot be probed).
+    #[error("API token refused: {why}")]
+    TokenRefused { why: String },
+    #[error("too many failed attempts from this address; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
 }
 
 fn admins_line(admins: &[String]) -> String {
@@ -73,10 +79,12 @@ impl ApiError {
     pub fn exit_code(&self) -> i32 {
         match self {
             ApiError::NotFound { .. } => 3,
-            ApiError::Forbidden { .. } | ApiError::Unauthenticated { .. } => 4,
+            ApiError::Forbidden { .. }
+            | ApiError::Unauthenticated { .. }
+            | ApiError::TokenRefused { .. } => 4,
             ApiError::InvalidInput { .. } => 5,
             ApiError::InvalidTransition { .. } | ApiError::Conflict { .. } => 6,
-            ApiError::Unavailable { .. } => 7,
+            ApiError::Unavailable { .. } | ApiError::RateLimited { .. } => 7,
             ApiError::Internal { .. } => 8,
             ApiError::VersionMismatch { .. } => 9,
         }
@@ -93,6 +101,8 @@ impl ApiError {
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal { .. } => "internal",
             ApiError::VersionMismatch { .. } => "version_mismatch",
+            ApiError::TokenRefused { .. } => "token_refused",
+            ApiError::RateLimited { .. } => "rate_limited",
         }
     }
 }

@@ -16,7 +16,10 @@ pub mod transport;
 pub mod types;
 
 pub use error::ApiError;
-pub use transport::{MAX_FRAME, connect_unix, framed_json};
+pub use transport::{
+    ConnectError, Endpoint, MAX_FRAME, Remote, accept_invite_tcp, connect, connect_tcp,
+    connect_unix, framed_json, open_tls, tls_client_config,
+};
 pub use types::*;
 
 use hallpass_core::audit::AuditEvent;
@@ -38,6 +41,12 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub trait Hallpass {
     /// Handshake: protocol and daemon versions. Never refused, needs no account.
     async fn hello(hello: ClientHello) -> Result<ServerHello, ApiError>;
+    /// The first call on a TCP connection (instead of `hello`): nothing else is served there
+    /// before a valid API token. Refused on the unix socket, where the kernel says who calls.
+    async fn authenticate(args: Authenticate) -> Result<Authenticated, ApiError>;
+    /// Accepting an invite over TCP (allowed as the first call there): the account gets an API
+    /// token instead of an OS user.
+    async fn accept_invite_remote(args: RemoteAccept) -> Result<RemoteAccepted, ApiError>;
     /// Who the daemon thinks the caller is.
     async fn whoami() -> Result<WhoAmI, ApiError>;
     /// Creates the first admin, bound to the calling OS user. Refused once an admin exists.
@@ -164,4 +173,11 @@ pub trait Hallpass {
     async fn create_scim_token(rotate: bool) -> Result<ScimTokenCreated, ApiError>;
     /// Admins: removes the SCIM token; every SCIM request is refused until a new one is made.
     async fn revoke_scim_token() -> Result<(), ApiError>;
+
+    /// An API token for the caller, with at most the caller's role; shown once.
+    async fn create_token(args: NewToken) -> Result<TokenCreated, ApiError>;
+    /// The caller's tokens; with `everyone`, all tokens (admins and auditors).
+    async fn list_tokens(everyone: bool) -> Result<Vec<TokenView>, ApiError>;
+    /// Own tokens; admins may revoke anyone's.
+    async fn revoke_token(token: TokenRef) -> Result<TokenView, ApiError>;
 }

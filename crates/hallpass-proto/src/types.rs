@@ -10,10 +10,11 @@ use hallpass_core::grant::{EndReason, GrantStatus};
 use hallpass_core::integration::Target;
 use hallpass_core::link::LinkState;
 use hallpass_core::request::{Decision, RequestKind, RequestStatus};
+use hallpass_core::token::TokenState;
 use hallpass_core::user::{Role, UserStatus};
 use hallpass_core::{
     BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, MailId, RequestId,
-    Timestamp, UserId,
+    Timestamp, TokenId, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,9 +87,13 @@ pub struct UserView {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhoAmI {
-    pub uid: u32,
+    /// The kernel-verified OS user on the unix socket; None over TCP.
+    pub uid: Option<u32>,
     /// None when the OS user has no account (yet).
     pub user: Option<UserView>,
+    /// Over TCP: the API token the connection authenticated with.
+    #[serde(default)]
+    pub token: Option<TokenView>,
     /// True while no admin exists: `signup` will work.
     pub signup_open: bool,
 }
@@ -466,6 +471,105 @@ pub struct ScimTokenCreated {
     pub url: String,
     /// A previous token was replaced.
     pub replaced: bool,
+}
+
+/// The first call on a TCP connection: the API token, and the handshake `hello` carries on a
+/// unix socket.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Authenticate {
+    pub token: String,
+    pub hello: ClientHello,
+}
+
+impl std::fmt::Debug for Authenticate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticate")
+            .field("token", &"<redacted>")
+            .field("hello", &self.hello)
+            .finish()
+    }
+}
+
+/// What `authenticate` answers: the handshake and who the token acts as.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authenticated {
+    pub server: ServerHello,
+    pub token: TokenView,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub name: String,
+    /// None: the caller's own role. Never above it.
+    pub role: Option<Role>,
+    /// None: the token never expires (it can still be revoked).
+    pub expires_in_secs: Option<u64>,
+}
+
+/// An API token as people see it. The token itself is never part of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: TokenId,
+    pub name: String,
+    pub owner: UserId,
+    pub owner_email: String,
+    pub role: Role,
+    pub state: TokenState,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub last_used_from: Option<String>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// The one and only time a token is shown.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TokenCreated {
+    pub token: String,
+    pub view: TokenView,
+}
+
+impl std::fmt::Debug for TokenCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCreated")
+            .field("token", &"<redacted>")
+            .field("view", &self.view)
+            .finish()
+    }
+}
+
+/// A token named by id (`T-3`) or, among the caller's own, by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRef {
+    Id(TokenId),
+    Name(String),
+}
+
+/// Accepting an invite over TCP: there is no OS user to bind, so the account gets a token.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RemoteAccept {
+    pub code: String,
+    /// The new token's name.
+    pub token_name: String,
+    pub hello: ClientHello,
+}
+
+impl std::fmt::Debug for RemoteAccept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteAccept")
+            .field("code", &"<redacted>")
+            .field("token_name", &self.token_name)
+            .finish()
+    }
+}
+
+/// What accepting an invite over TCP answers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RemoteAccepted {
+    pub user: UserView,
+    pub token: TokenCreated,
+    pub server: ServerHello,
 }
 
 /// An undelivered message in the e-mail outbox (admins). Never its body.

@@ -198,8 +198,9 @@ fn every_response_type_round_trips() {
         organisation: "Example".into(),
     });
     round_trip(WhoAmI {
-        uid: 1000,
+        uid: Some(1000),
         user: Some(user_view()),
+        token: None,
         signup_open: false,
     });
     round_trip(InviteCreated {

@@ -35,10 +35,11 @@ pub enum Table {
     UsersByExternal,
     SyncRuns,
     ScimResources,
+    Tokens,
 }
 
 impl Table {
-    pub const ALL: [Table; 28] = [
+    pub const ALL: [Table; 29] = [
         Table::Meta,
         Table::Users,
         Table::UsersByEmail,
@@ -67,6 +68,7 @@ impl Table {
         Table::UsersByExternal,
         Table::SyncRuns,
         Table::ScimResources,
+        Table::Tokens,
     ];
 
     /// The on-disk name (sled tree name). Never change one: it would orphan the data.
@@ -100,6 +102,7 @@ impl Table {
             Table::UsersByExternal => "users_by_external",
             Table::SyncRuns => "sync_runs",
             Table::ScimResources => "scim_resources",
+            Table::Tokens => "tokens",
         }
     }
 

@@ -26,6 +26,7 @@ pub mod meta {
     pub const MAIL_CURSOR: &[u8] = b"mail_cursor";
     /// The SHA-256 (hex) of the SCIM bearer token.
     pub const SCIM_TOKEN: &[u8] = b"scim_token";
+    pub const NEXT_TOKEN_ID: &[u8] = b"next_token_id";
 }
 
 /// Length of a deadline key: timestamp (8) ‖ kind (1) ‖ id (8).

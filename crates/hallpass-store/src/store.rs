@@ -21,10 +21,11 @@ use hallpass_core::link::{AccessLink, StatusPass};
 use hallpass_core::outbox::Mail;
 use hallpass_core::request::Request;
 use hallpass_core::scim::{ScimKind, ScimRecord};
+use hallpass_core::token::ApiToken;
 use hallpass_core::user::{Group, Invite, Role, User};
 use hallpass_core::{
     BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, RequestId, SourceName,
-    Timestamp, UserId,
+    Timestamp, TokenId, UserId,
 };
 
 use crate::backend::{Backend, ScanIter, Table};
@@ -715,6 +716,15 @@ impl Store {
     /// Every link, oldest first (admins make few).
     pub fn links(&self) -> Result<Vec<AccessLink>, StoreError> {
         self.all(Table::Links)
+    }
+
+    pub fn token(&self, id: TokenId) -> Result<Option<ApiToken>, StoreError> {
+        self.record(Table::Tokens, &id.to_be_bytes())
+    }
+
+    /// Every API token ever made, oldest first (people make few; revoked ones stay as evidence).
+    pub fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        self.all(Table::Tokens)
     }
 
     pub fn status_pass(&self, hash: &[u8; 32]) -> Result<Option<StatusPass>, StoreError> {

@@ -20,10 +20,11 @@ use hallpass_core::link::{AccessLink, StatusPass};
 use hallpass_core::outbox::Mail;
 use hallpass_core::request::Request;
 use hallpass_core::scim::{ScimKind, ScimRecord};
+use hallpass_core::token::ApiToken;
 use hallpass_core::user::{Group, Invite, User};
 use hallpass_core::{
     BundleName, FlowName, GrantId, GroupName, IntegrationName, LinkId, MailId, RequestId,
-    SourceName, Timestamp, UserId,
+    SourceName, Timestamp, TokenId, UserId,
 };
 
 use crate::backend::{Op, Table};
@@ -413,6 +414,20 @@ impl<'a> Txn<'a> {
     /// 1, 2, ...
     pub fn next_link_id(&mut self) -> Result<LinkId, StoreError> {
         self.next_id(meta::NEXT_LINK_ID, 1).map(LinkId)
+    }
+
+    pub fn token(&self, id: TokenId) -> Result<Option<ApiToken>, StoreError> {
+        self.record(Table::Tokens, &id.to_be_bytes())
+    }
+
+    pub fn put_token(&mut self, t: &ApiToken) -> Result<(), StoreError> {
+        self.put_record(Table::Tokens, t.id.to_be_bytes(), t);
+        Ok(())
+    }
+
+    /// 1, 2, ...
+    pub fn next_token_id(&mut self) -> Result<TokenId, StoreError> {
+        self.next_id(meta::NEXT_TOKEN_ID, 1).map(TokenId)
     }
 
     pub fn status_pass(&self, hash: &[u8; 32]) -> Result<Option<StatusPass>, StoreError> {

@@ -884,8 +884,9 @@ pub fn connect(app: &mut App, me: UserView) {
                 organisation: "Example Org".into(),
             },
             whoami: WhoAmI {
-                uid: me.os_uid.unwrap_or(0),
+                uid: me.os_uid,
                 user: Some(me),
+                token: None,
                 signup_open: false,
             },
         },

@@ -5,7 +5,7 @@
 //! never to the terminal; there is at most one connection attempt and one event follower.
 
 use std::io::{self, Stdout, stdout};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use crossterm::terminal::{
 use futures::StreamExt;
 use hallpass_core::Timestamp;
 use hallpass_core::time::{Clock, SystemClock};
-use hallpass_proto::{ApiError, AuditQuery, FROM_NOW, HallpassClient, UserQuery};
+use hallpass_proto::{ApiError, AuditQuery, Endpoint, FROM_NOW, HallpassClient, UserQuery};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tarpc::client::RpcError;
@@ -144,10 +144,11 @@ fn init_logging() {
         .try_init();
 }
 
-/// Opens the TUI against the daemon at `socket` and runs until the person quits.
-pub async fn run(socket: PathBuf) -> Result<(), RunError> {
+/// Opens the TUI against the daemon at `endpoint` (its unix socket, or a remote one with an
+/// API token) and runs until the person quits.
+pub async fn run(endpoint: Endpoint) -> Result<(), RunError> {
     init_logging();
-    tracing::info!(socket = %socket.display(), "tui starting");
+    tracing::info!(daemon = %endpoint, "tui starting");
     let theme = Theme::from_no_color(std::env::var_os("NO_COLOR").as_deref());
     let mut guard = TerminalGuard::enter()?;
     let size = guard.terminal.size()?;
@@ -155,7 +156,7 @@ pub async fn run(socket: PathBuf) -> Result<(), RunError> {
     let mut app = App::new(now, utc_offset(now), theme, size.width, size.height);
     let (tx, mut rx) = mpsc::unbounded_channel::<Inbox>();
     let mut rt = Runtime {
-        socket,
+        endpoint,
         tx,
         client: None,
         connecting: None,
@@ -220,7 +221,7 @@ fn translate(ev: TermEvent) -> Option<Msg> {
 }
 
 struct Runtime {
-    socket: PathBuf,
+    endpoint: Endpoint,
     tx: Tx,
     client: Option<HallpassClient>,
     connecting: Option<JoinHandle<()>>,
@@ -239,11 +240,11 @@ impl Runtime {
         if self.connecting.as_ref().is_some_and(|c| !c.is_finished()) {
             return;
         }
-        let (socket, tx) = (self.socket.clone(), self.tx.clone());
+        let (endpoint, tx) = (self.endpoint.clone(), self.tx.clone());
         self.connecting = Some(tokio::spawn(async move {
             let mut delay = Duration::from_millis(200);
             loop {
-                match connect(&socket).await {
+                match connect(&endpoint).await {
                     Ok((client, msg)) => {
                         let _ = tx.send(Inbox::Connected(client, msg));
                         return;
@@ -328,8 +329,8 @@ fn not_connected(tx: &Tx, what: String, page: Option<(PagedOwner, crate::paged::
     })));
 }
 
-async fn connect(socket: &Path) -> Result<(HallpassClient, Msg), String> {
-    let (client, server) = hallpass_proto::connect_unix(socket, &client_name())
+async fn connect(endpoint: &Endpoint) -> Result<(HallpassClient, Msg), String> {
+    let (client, server) = hallpass_proto::connect(endpoint, &client_name())
         .await
         .map_err(|e| e.to_string())?;
     let whoami = client

@@ -280,8 +280,9 @@ fn cases() -> Vec<(&'static str, Make)> {
                         organisation: "Example Org".into(),
                     },
                     whoami: WhoAmI {
-                        uid: 1234,
+                        uid: Some(1234),
                         user: None,
+                        token: None,
                         signup_open: false,
                     },
                 },

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     account, audit, bundles, completions, demo, drift, events, flows, grants, groups, identities,
-    integrations, keys, links, policy, requests, scim, users, watch,
+    integrations, keys, links, policy, remote, requests, scim, tokens, users, watch,
 };
 use crate::failure::EXIT_CODES_HELP;
 
@@ -39,6 +39,10 @@ pub struct Cli {
     #[arg(long, global = true, env = hallpass_proto::paths::SOCKET_ENV, value_name = "PATH")]
     pub socket: Option<PathBuf>,
 
+    /// Use a remote daemon over TCP+TLS with the API token stored by `hallpass login --remote`
+    #[arg(long, global = true, env = "HALLPASS_REMOTE", value_name = "HOST:PORT")]
+    pub remote: Option<String>,
+
     /// Print the result as JSON (pretty-printed; lists as an array) instead of tables and text;
     /// errors as {"error": {...}}
     #[arg(long, global = true)]
@@ -57,6 +61,13 @@ pub enum Command {
     Accept(account::AcceptArgs),
     /// Show who the daemon thinks you are
     Whoami,
+    /// Store an API token for a remote daemon (or accept an invite over the network)
+    Login(remote::LoginArgs),
+    /// Forget the stored login for a remote daemon
+    Logout(remote::LogoutArgs),
+    /// API tokens for scripts and remote use: create, list, revoke
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     /// Show the daemon's health and counts
     Status,
 

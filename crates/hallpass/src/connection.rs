@@ -1,11 +1,11 @@
-//! The connection to `hallpassd`: which socket, the handshake, and request deadlines.
+//! The connection to `hallpassd`: which socket (or remote), the handshake, and request deadlines.
 //! Invariant: a command that needs the daemon gets a [`Session`] only after the `hello`
 //! handshake succeeded, so protocol mismatches surface before any other call.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hallpass_proto::{HallpassClient, ServerHello};
+use hallpass_proto::{Endpoint, HallpassClient, ServerHello};
 
 use crate::failure::Failure;
 
@@ -31,7 +31,12 @@ pub struct Session {
 
 impl Session {
     pub async fn connect(socket: &Path) -> Result<Session, Failure> {
-        let (client, server) = hallpass_proto::connect_unix(socket, &client_name()).await?;
+        Self::connect_to(&Endpoint::Unix(socket.to_path_buf())).await
+    }
+
+    /// The unix socket, or a remote daemon with its stored API token.
+    pub async fn connect_to(endpoint: &Endpoint) -> Result<Session, Failure> {
+        let (client, server) = hallpass_proto::connect(endpoint, &client_name()).await?;
         Ok(Session { client, server })
     }
 }

@@ -27,7 +27,9 @@ fn bindable(u: &User) -> bool {
 /// Binds the caller's uid to the synced identity with their OS user name as login, if there
 /// is one to bind; `None` otherwise.
 pub async fn bind(s: &Session) -> Result<Option<User>, Fail> {
-    let uid = s.conn.uid;
+    let Some(uid) = s.conn.uid() else {
+        return Ok(None);
+    };
     let Some(name) = os_name(uid) else {
         return Ok(None);
     };

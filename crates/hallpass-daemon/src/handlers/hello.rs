@@ -12,6 +12,16 @@ use crate::views;
 pub const DAEMON_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub fn hello(s: &Session, hello: ClientHello) -> Result<ServerHello, ApiError> {
+    if s.conn.uid().is_none() {
+        return Err(ApiError::TokenRefused {
+            why: "a TCP connection starts with `authenticate` and an API token, not `hello`".into(),
+        });
+    }
+    handshake(s, &hello)
+}
+
+/// The version check and the client's announced source, shared by `hello` and `authenticate`.
+pub(super) fn handshake(s: &Session, hello: &ClientHello) -> Result<ServerHello, ApiError> {
     if hello.protocol != PROTOCOL_VERSION {
         return Err(ApiError::VersionMismatch {
             client: hello.protocol,
@@ -27,7 +37,7 @@ pub fn hello(s: &Session, hello: ClientHello) -> Result<ServerHello, ApiError> {
         Source::Api
     };
     let _ = s.conn.source.set(source);
-    tracing::debug!(uid = s.conn.uid, client = %hello.client, "hello");
+    tracing::debug!(peer = ?s.conn.peer, client = %hello.client, "hello");
     Ok(ServerHello {
         protocol: PROTOCOL_VERSION,
         daemon_version: DAEMON_VERSION.into(),
@@ -39,7 +49,16 @@ pub fn hello(s: &Session, hello: ClientHello) -> Result<ServerHello, ApiError> {
 /// person here too (first contact), so the TUI's first screen already knows them.
 pub async fn whoami(s: &Session) -> Result<WhoAmI, Fail> {
     let store = s.broker.store();
-    let user = match store.user_by_uid(s.conn.uid)? {
+    let Some(uid) = s.conn.uid() else {
+        let (caller, token) = super::tokens::caller_and_token(s)?;
+        return Ok(WhoAmI {
+            uid: None,
+            user: Some(views::user(store, &caller.user)?),
+            token: Some(super::tokens::view(store, &token, s.broker.now())?),
+            signup_open: false,
+        });
+    };
+    let user = match store.user_by_uid(uid)? {
         Some(u) if u.is_active() => Some(views::user(store, &u)?),
         None if s.broker.config().sync.first_contact => {
             match super::first_contact::bind(s).await? {
@@ -50,8 +69,9 @@ pub async fn whoami(s: &Session) -> Result<WhoAmI, Fail> {
         _ => None,
     };
     Ok(WhoAmI {
-        uid: s.conn.uid,
+        uid: Some(uid),
         user,
+        token: None,
         signup_open: store.users_with_role(Role::Admin)?.is_empty(),
     })
 }

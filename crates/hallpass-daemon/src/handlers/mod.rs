@@ -25,6 +25,7 @@ mod scim_token;
 mod signup;
 pub(crate) mod submit;
 mod sync;
+mod tokens;
 mod users;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,28 +41,71 @@ use tarpc::context::Context;
 
 use crate::broker::{Broker, Caller, Fail};
 
-/// The connection's peer as the kernel reported it.
+/// Who is on the other end, as the transport established it.
+#[derive(Debug, Clone, Copy)]
+pub enum Peer {
+    /// The unix socket: the kernel's peer credentials.
+    Local { uid: u32, pid: Option<i32> },
+    /// TCP+TLS: only an address until `authenticate` presents an API token.
+    Remote { addr: std::net::SocketAddr },
+}
+
+/// One connection: its peer and what it has established so far.
 #[derive(Debug)]
 pub struct Connection {
-    pub uid: u32,
-    pub pid: Option<i32>,
+    pub peer: Peer,
     source: OnceLock<Source>,
     refusal_audited: AtomicBool,
+    /// The API token a remote connection authenticated with (never set on the unix socket).
+    token: OnceLock<hallpass_core::TokenId>,
+    /// Woken when `token` is set, so the accept loop stops the unauthenticated-connection timer.
+    pub(crate) authenticated: tokio::sync::Notify,
 }
 
 impl Connection {
     pub fn new(uid: u32, pid: Option<i32>) -> Arc<Connection> {
+        Self::with_peer(Peer::Local { uid, pid })
+    }
+
+    pub fn remote(addr: std::net::SocketAddr) -> Arc<Connection> {
+        Self::with_peer(Peer::Remote { addr })
+    }
+
+    fn with_peer(peer: Peer) -> Arc<Connection> {
         Arc::new(Connection {
-            uid,
-            pid,
+            peer,
             source: OnceLock::new(),
             refusal_audited: AtomicBool::new(false),
+            token: OnceLock::new(),
+            authenticated: tokio::sync::Notify::new(),
         })
+    }
+
+    /// The kernel-verified OS user, on the unix socket.
+    pub fn uid(&self) -> Option<u32> {
+        match self.peer {
+            Peer::Local { uid, .. } => Some(uid),
+            Peer::Remote { .. } => None,
+        }
+    }
+
+    /// The token this connection authenticated with, if it did.
+    pub fn token(&self) -> Option<hallpass_core::TokenId> {
+        self.token.get().copied()
     }
 
     /// Where calls on this connection come from, as the client announced in `hello`.
     pub fn source(&self) -> Source {
         self.source.get().copied().unwrap_or(Source::Api)
+    }
+
+    /// The OS user on the unix socket, or a refusal naming what a remote caller must do.
+    pub(crate) fn local_uid(&self, what: &str) -> Result<u32, Fail> {
+        self.uid().ok_or_else(|| {
+            Fail::Api(ApiError::conflict(format!(
+                "{what} needs the daemon's unix socket (it binds your OS user); over TCP use an API token"
+            )))
+        })
     }
 }
 
@@ -79,8 +123,12 @@ impl Session {
 
     /// The caller's account. An OS user without one is refused, and audited once per connection.
     pub(crate) async fn caller(&self) -> Result<Caller, Fail> {
+        let uid = match self.conn.peer {
+            Peer::Remote { .. } => return tokens::caller(self),
+            Peer::Local { uid, .. } => uid,
+        };
         let store = self.broker.store();
-        match store.user_by_uid(self.conn.uid)? {
+        match store.user_by_uid(uid)? {
             Some(user) if user.is_active() => Ok(Caller {
                 user,
                 source: self.conn.source(),
@@ -96,7 +144,7 @@ impl Session {
             Some(user) if user.status == hallpass_core::user::UserStatus::Deactivated => {
                 let sources: Vec<&str> = user.sources.keys().map(|s| s.as_str()).collect();
                 Err(Fail::Api(ApiError::Unauthenticated {
-                    uid: self.conn.uid,
+                    uid,
                     why: format!(
                         "the account {} was deactivated at its identity source ({}); ask an admin ({}) if that is wrong",
                         user.email,
@@ -108,7 +156,6 @@ impl Session {
             _ => {
                 if !self.conn.refusal_audited.swap(true, Ordering::SeqCst) {
                     let now = self.broker.now();
-                    let uid = self.conn.uid;
                     let entry = AuditEntry::new(
                         Actor::Unknown { uid },
                         self.conn.source(),
@@ -117,7 +164,7 @@ impl Session {
                         "an OS user without a hallpass account connected and was refused",
                     );
                     self.broker.commit(|tx| Ok(tx.audit(now, entry)?)).await?;
-                    tracing::warn!(uid, pid = ?self.conn.pid, "refused an OS user without an account");
+                    tracing::warn!(uid, peer = ?self.conn.peer, "refused an OS user without an account");
                 }
                 let admins = self.broker.admin_emails();
                 let why = if admins.is_empty() {
@@ -128,10 +175,7 @@ impl Session {
                         admins.join(", ")
                     )
                 };
-                Err(Fail::Api(ApiError::Unauthenticated {
-                    uid: self.conn.uid,
-                    why,
-                }))
+                Err(Fail::Api(ApiError::Unauthenticated { uid, why }))
             }
         }
     }
@@ -152,6 +196,22 @@ macro_rules! as_caller {
 impl Hallpass for Session {
     async fn hello(self, _: Context, hello: ClientHello) -> Result<ServerHello, ApiError> {
         hello::hello(&self, hello)
+    }
+
+    async fn authenticate(self, _: Context, args: Authenticate) -> Result<Authenticated, ApiError> {
+        tokens::authenticate(&self, args)
+            .await
+            .map_err(Fail::into_api)
+    }
+
+    async fn accept_invite_remote(
+        self,
+        _: Context,
+        args: RemoteAccept,
+    ) -> Result<RemoteAccepted, ApiError> {
+        accept::accept_remote(&self, args)
+            .await
+            .map_err(Fail::into_api)
     }
 
     async fn whoami(self, _: Context) -> Result<WhoAmI, ApiError> {
@@ -502,6 +562,18 @@ impl Hallpass for Session {
 
     async fn revoke_link(self, _: Context, id: LinkId) -> Result<LinkView, ApiError> {
         as_caller!(self, |c| links::revoke(&self, &c, id))
+    }
+
+    async fn create_token(self, _: Context, args: NewToken) -> Result<TokenCreated, ApiError> {
+        as_caller!(self, |c| tokens::create(&self, &c, args))
+    }
+
+    async fn list_tokens(self, _: Context, everyone: bool) -> Result<Vec<TokenView>, ApiError> {
+        as_caller!(self, |c| tokens::list(&self, &c, everyone))
+    }
+
+    async fn revoke_token(self, _: Context, token: TokenRef) -> Result<TokenView, ApiError> {
+        as_caller!(self, |c| tokens::revoke(&self, &c, token))
     }
 
     async fn list_outbox(self, _: Context) -> Result<Vec<MailView>, ApiError> {

@@ -26,7 +26,7 @@ pub async fn signup(s: &Session, args: SignupArgs) -> Result<UserView, Fail> {
     let email = normalize_email(&args.email)?;
     let name = validate_person_name(&args.name)?;
     let now = s.broker.now();
-    let uid = s.conn.uid;
+    let uid = s.conn.local_uid("`signup`")?;
     let source = s.conn.source();
     let os = os_account(uid);
     let user = s

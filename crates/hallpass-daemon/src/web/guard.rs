@@ -78,6 +78,20 @@ impl<K: Eq + Hash + Copy> Windows<K> {
         }
     }
 
+    /// `Err(retry_after)` when the key is at its limit, without counting a hit.
+    fn check(&self, key: K, now: Timestamp) -> Result<(), Duration> {
+        let counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match counts.get(&key) {
+            Some(&(start, n)) if now < start.plus(self.window) && n >= self.limit => {
+                Err(now.until(start.plus(self.window)))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Counts one hit; `Err(retry_after)` when the key is over its limit.
     fn hit(&self, key: K, now: Timestamp) -> Result<(), Duration> {
         let mut counts = self
@@ -138,6 +152,12 @@ impl AddressLimit {
     /// Counts one request; `Err(retry_after)` when over budget.
     pub fn hit(&self, ip: IpAddr, now: Timestamp) -> Result<(), Duration> {
         self.0.hit(ip, now)
+    }
+
+    /// Whether the address is over budget, without counting (budgets of failures: look
+    /// first, count only when one happens).
+    pub fn check(&self, ip: IpAddr, now: Timestamp) -> Result<(), Duration> {
+        self.0.check(ip, now)
     }
 }
 

@@ -286,29 +286,11 @@ fn see_other(to: &str) -> Response {
 
 /// Reads the certificate and key, when TLS is configured.
 pub fn tls_acceptor(cfg: &WebConfig) -> anyhow::Result<Option<TlsAcceptor>> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) else {
         return Ok(None);
     };
-    let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow::anyhow!("web.tls_cert {}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        anyhow::bail!("web.tls_cert {} holds no certificate", cert.display());
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| anyhow::anyhow!("web.tls_key {}: {e}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| anyhow::anyhow!("TLS setup: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            anyhow::anyhow!("web.tls_cert and web.tls_key do not make a usable pair: {e}")
-        })?;
-    Ok(Some(TlsAcceptor::from(Arc::new(config))))
+    let config = crate::tls::server_config("web", cert, key, None)?;
+    Ok(Some(TlsAcceptor::from(config)))
 }
 
 /// Serves the site on `listener` until `stop` turns true; open connections are then dropped.

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use hallpass_core::audit::Source;
-use hallpass_proto::{SignupArgs as WireSignup, UserView};
+use hallpass_proto::{SignupArgs as WireSignup, TokenView, UserView};
 
 use crate::commands::users::{user_details, user_label};
 use crate::connection::{Session, ctx};
@@ -72,23 +72,33 @@ pub async fn whoami(s: &Session, out: Output) -> Result<(), Failure> {
         return Ok(());
     }
     match &me.user {
-        Some(user) => print_me(user, s, out),
+        Some(user) => print_me(user, me.token.as_ref(), s, out),
         None if me.signup_open => {
-            println!("OS user {} has no hallpass account yet.", me.uid);
+            println!("OS user {} has no hallpass account yet.", os_user(me.uid));
             println!(
                 "No admin exists: run `hallpass signup --email EMAIL --name NAME` to become the first admin."
             );
         }
         None => {
-            println!("OS user {} has no hallpass account.", me.uid);
+            println!("OS user {} has no hallpass account.", os_user(me.uid));
             println!("Ask an admin to invite you, then run `hallpass accept CODE`.");
         }
     }
     Ok(())
 }
 
-fn print_me(user: &UserView, s: &Session, out: Output) {
+fn os_user(uid: Option<u32>) -> String {
+    uid.map_or_else(|| "?".into(), |u| u.to_string())
+}
+
+fn print_me(user: &UserView, token: Option<&TokenView>, s: &Session, out: Output) {
     let mut d = user_details(user, out.now());
+    if let Some(t) = token {
+        d.row(
+            "via token",
+            format!("{} ({}), acting as {}", t.id, t.name, t.role),
+        );
+    }
     d.row(
         "daemon",
         format!(

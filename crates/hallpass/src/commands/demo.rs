@@ -141,7 +141,7 @@ async fn run_with_tui(
     };
     let serve = hallpass_daemon::serve(broker, listener, shutdown);
     let tui = async {
-        let r = hallpass_tui::run(socket_path.clone()).await;
+        let r = hallpass_tui::run(hallpass_proto::Endpoint::Unix(socket_path.clone())).await;
         let _ = stop.send(());
         r
     };

@@ -17,8 +17,10 @@ pub mod integrations;
 pub mod keys;
 pub mod links;
 pub mod policy;
+pub mod remote;
 pub mod requests;
 pub mod scim;
+pub mod tokens;
 pub mod users;
 pub mod watch;
 
@@ -26,7 +28,7 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use clap::CommandFactory;
-use hallpass_proto::Page;
+use hallpass_proto::{Endpoint, Page};
 
 use crate::cli::{Cli, Command};
 use crate::connection::{Session, socket_path};
@@ -37,18 +39,28 @@ use crate::output::Output;
 #[derive(Debug)]
 pub struct Invocation {
     pub socket: PathBuf,
+    /// `--remote HOST:PORT`: use the stored login for that daemon instead of the socket.
+    pub remote: Option<String>,
     pub out: Output,
 }
 
 impl Invocation {
+    pub fn endpoint(&self) -> Result<Endpoint, Failure> {
+        match &self.remote {
+            Some(r) => Ok(Endpoint::Remote(remote::load(r)?)),
+            None => Ok(Endpoint::Unix(self.socket.clone())),
+        }
+    }
+
     pub async fn connect(&self) -> Result<Session, Failure> {
-        Session::connect(&self.socket).await
+        Session::connect_to(&self.endpoint()?).await
     }
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let inv = Invocation {
         socket: socket_path(cli.socket.as_deref()),
+        remote: cli.remote.clone(),
         out: Output { json: cli.json },
     };
     let out = inv.out;
@@ -57,7 +69,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
             return print_short_help();
         }
-        return hallpass_tui::run(inv.socket)
+        return hallpass_tui::run(inv.endpoint()?)
             .await
             .map_err(|e| Failure::Local(format!("tui: {e}")));
     };
@@ -93,7 +105,18 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keys(c) => keys::run(&inv.connect().await?, out, c).await,
         Command::Audit(a) => audit::run(&inv.connect().await?, out, a).await,
         Command::Events(a) => events::run(&inv.connect().await?, out, a).await,
-        Command::Watch(a) => watch::run(inv.socket, a).await,
+        Command::Tokens(c) => tokens::run(&inv.connect().await?, out, c).await,
+        Command::Login(a) => remote::login(out, a).await,
+        Command::Logout(a) => remote::logout(out, a),
+        Command::Watch(a) => {
+            if inv.remote.is_some() {
+                return Err(Failure::invalid(
+                    "--remote",
+                    "`watch` shows desktop notifications from the daemon on this machine; run it without --remote",
+                ));
+            }
+            watch::run(inv.socket, a).await
+        }
     }
 }
 

@@ -112,7 +112,10 @@ impl Follower {
         };
         let Some(user) = who.user else {
             return Broken::Refused(ApiError::Forbidden {
-                why: format!("OS user {} has no hallpass account", who.uid),
+                why: format!(
+                    "OS user {} has no hallpass account",
+                    who.uid.map_or_else(|| "?".into(), |u| u.to_string())
+                ),
                 admins: vec![],
                 hint: Some("accept your invite with `hallpass accept CODE`".into()),
             });

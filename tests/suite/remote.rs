@@ -1,0 +1,674 @@
+//! Remote access end to end: API tokens made with the real CLI, a real hallpassd listening on
+//! TCP+TLS (certificates made by openssl, one CA for the server and the clients), and
+//! `hallpass login --remote` / `hallpass --remote` in a private config directory.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use hallpass_core::user::Role;
+use hallpass_proto::{ApiError, ClientHello, NewToken, PROTOCOL_VERSION, Remote, TokenRef};
+use serde_json::Value;
+
+use crate::support::binaries::{Daemon, binary, free_port, wait_until};
+use crate::support::harness::{TestDaemon, ctx};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn openssl(args: &[&str], dir: &Path) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=hallpass test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ],
+            d,
+        );
+        for (name, cn, ext) in [
+            (
+                "server",
+                "127.0.0.1",
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+            ),
+            (
+                "client",
+                "script@example.com",
+                "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+            ),
+        ] {
+            std::fs::write(d.join(format!("{name}.ext")), ext).expect("write ext");
+            openssl(
+                &[
+                    "req",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-subj",
+                    &format!("/CN={cn}"),
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.csr"),
+                ],
+                d,
+            );
+            openssl(
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-CA",
+                    "ca.crt",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &format!("{name}.ext"),
+                    "-out",
+                    &format!("{name}.crt"),
+                ],
+                d,
+            );
+        }
+        Pki { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn s(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+}
+
+/// A daemon with the remote listener on a free loopback port.
+fn remote_daemon(pki: &Pki, extra: &str) -> (Daemon, String) {
+    let port = free_port();
+    let d = Daemon::start_with(
+        "",
+        &format!(
+            "[remote]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n{extra}",
+            pki.s("server.crt"),
+            pki.s("server.key"),
+        ),
+    );
+    (d, format!("127.0.0.1:{port}"))
+}
+
+/// `hallpass` with its own config directory (where `login` stores tokens), and no socket.
+struct RemoteCli {
+    home: tempfile::TempDir,
+    remote: String,
+}
+
+impl RemoteCli {
+    fn new(remote: &str) -> RemoteCli {
+        RemoteCli {
+            home: tempfile::tempdir().expect("tempdir"),
+            remote: remote.to_string(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(binary("hallpass"))
+            .env("XDG_CONFIG_HOME", self.home.path())
+            .env("HOME", self.home.path())
+            .env_remove("HALLPASS_SOCKET")
+            .env_remove("HALLPASS_REMOTE")
+            // Nothing may fall back to a local daemon.
+            .args(["--socket", "/nonexistent/hallpassd.sock"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run hallpass")
+    }
+
+    fn login(&self, token_file: &Path, ca: &Path, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "login",
+            "--remote",
+            &self.remote,
+            "--token-file",
+            token_file.to_str().expect("utf-8 path"),
+            "--ca-file",
+            ca.to_str().expect("utf-8 path"),
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    /// `hallpass --remote R --json ARGS`, required to succeed.
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.remote_cmd(&[&["--json"], args].concat());
+        assert!(
+            out.status.success(),
+            "`hallpass --remote {} {}` failed ({}): {}",
+            self.remote,
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+    }
+
+    fn remote_cmd(&self, args: &[&str]) -> Output {
+        self.run(&[&["--remote", &self.remote], args].concat())
+    }
+
+    fn stored_login(&self) -> PathBuf {
+        self.home
+            .path()
+            .join("hallpass/remotes")
+            .join(format!("{}.toml", self.remote.replace(':', "_")))
+    }
+}
+
+fn write_token(dir: &Path, name: &str, token: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("{token}\n")).expect("write token file");
+    p
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn audit_actions(d: &Daemon) -> Vec<Value> {
+    let v = d.json(None, &["audit", "--limit", "1000"]);
+    v.as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_token_works_over_tls_with_its_owners_identity_until_revoked() {
+    let pki = Pki::new();
+    let (d, addr) = remote_daemon(&pki, "");
+    d.ok(&[
+        "signup",
+        "--email",
+        "ada@example.com",
+        "--name",
+        "Ada Admin",
+    ]);
+
+    let made = d.json(
+        None,
+        &["tokens", "create", "--name", "ci", "--expires", "30d"],
+    );
+    let token = made["token"].as_str().expect("the token").to_string();
+    assert!(token.starts_with("hallpass_tok_"), "{token}");
+    let id = made["view"]["id"].as_u64().expect("token id");
+    let listed = d.ok(&["--json", "tokens", "list"]);
+    assert!(listed.contains("\"ci\""), "{listed}");
+    assert!(!listed.contains(&token), "tokens list showed the token");
+
+    let cli = RemoteCli::new(&addr);
+    let file = write_token(cli.home.path(), "ci.token", &token);
+    let out = cli.login(&file, &pki.path("ca.crt"), &[]);
+    assert!(out.status.success(), "login: {}", stderr(&out));
+    let stored = cli.stored_login();
+    let mode = std::fs::metadata(&stored)
+        .expect("login stored")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the stored token is owner-only");
+
+    let me = cli.json(&["whoami"]);
+    assert_eq!(me["user"]["email"], "ada@example.com", "{me}");
+    assert_eq!(me["token"]["id"].as_u64(), Some(id), "{me}");
+    assert!(me["uid"].is_null(), "no OS user over TCP: {me}");
+    // An admin's token acts as an admin: list users, invite someone.
+    let users = cli.json(&["users", "list"]);
+    assert!(users.to_string().contains("ada@example.com"), "{users}");
+    cli.json(&[
+        "users",
+        "invite",
+        "--email",
+        "bob@example.com",
+        "--name",
+        "Bob",
+        "--role",
+        "grantee",
+    ]);
+
+    // Attributed to the owner, and the connection itself is audited.
+    let audit = audit_actions(&d);
+    let by_ada = |action: &str| {
+        audit
+            .iter()
+            .any(|e| e["action"] == action && e["actor"].to_string().contains("ada@example.com"))
+    };
+    assert!(by_ada("auth.token"), "no auth.token entry: {audit:?}");
+    assert!(by_ada("user.invite"), "the invite is not Ada's: {audit:?}");
+    let tokens_seen = d.json(None, &["tokens", "list"]);
+    assert!(
+        tokens_seen[0]["last_used_from"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("127.0.0.1:")),
+        "{tokens_seen}"
+    );
+
+    // Revoked by name on the socket: the remote side is refused from its next command.
+    d.ok(&["tokens", "revoke", "ci"]);
+    let out = cli.remote_cmd(&["whoami"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("revoked"), "{}", stderr(&out));
+
+    let all = format!("{audit:?}{}", d.log());
+    assert!(
+        !all.contains(&token),
+        "the token reached the audit log or the daemon log"
+    );
+}
+
+#[test]
+fn wrong_expired_and_scoped_tokens_are_refused_and_failures_are_rate_limited() {
+    let pki = Pki::new();
+    let (d, addr) = remote_daemon(&pki, "failed_auth_per_minute = 3\n");
+    d.ok(&[
+        "signup",
+        "--email",
+        "ada@example.com",
+        "--name",
+        "Ada Admin",
+    ]);
+    let ca = pki.path("ca.crt");
+
+    // A grantee-scoped token of an admin acts as a grantee, and cannot mint an admin token.
+    let scoped = d.json(
+        None,
+        &["tokens", "create", "--name", "bot", "--role", "grantee"],
+    );
+    let cli = RemoteCli::new(&addr);
+    let file = write_token(
+        cli.home.path(),
+        "bot.token",
+        scoped["token"].as_str().expect("token"),
+    );
+    assert!(cli.login(&file, &ca, &[]).status.success());
+    assert_eq!(cli.json(&["whoami"])["user"]["role"], "grantee");
+    let out = cli.remote_cmd(&["users", "list"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "a grantee token listed users: {}",
+        stderr(&out)
+    );
+    let out = cli.remote_cmd(&["tokens", "create", "--name", "up", "--role", "admin"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("above yours"), "{}", stderr(&out));
+
+    // An expiring token works, then is refused as expired.
+    let short = d.json(
+        None,
+        &["tokens", "create", "--name", "short", "--expires", "2s"],
+    );
+    let other = RemoteCli::new(&addr);
+    let short_file = write_token(
+        other.home.path(),
+        "short.token",
+        short["token"].as_str().expect("token"),
+    );
+    assert!(
+        other.login(&short_file, &ca, &[]).status.success(),
+        "a fresh token logs in"
+    );
+    let mut last = String::new();
+    wait_until(WAIT, "the short token to expire", || {
+        let out = other.remote_cmd(&["whoami"]);
+        last = stderr(&out);
+        out.status.code() == Some(4)
+    });
+    assert!(last.contains("expired"), "{last}");
+
+    // Wrong tokens change nothing and are audited; past the budget even a good token waits.
+    let fresh = RemoteCli::new(&addr);
+    let bad = write_token(fresh.home.path(), "bad.token", "hallpass_tok_1_0000");
+    // The expired attempt above was failure 1.
+    for _ in 0..2 {
+        let out = fresh.login(&bad, &ca, &[]);
+        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+        assert!(stderr(&out).contains("not valid"), "{}", stderr(&out));
+    }
+    assert!(
+        !fresh.stored_login().exists(),
+        "a refused login stored something"
+    );
+    let good = d.json(None, &["tokens", "create", "--name", "good"]);
+    let good_file = write_token(
+        fresh.home.path(),
+        "good.token",
+        good["token"].as_str().expect("token"),
+    );
+    let out = fresh.login(&good_file, &ca, &[]);
+    assert_eq!(out.status.code(), Some(7), "rate limited: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("too many failed attempts"),
+        "{}",
+        stderr(&out)
+    );
+    let refusals = audit_actions(&d)
+        .iter()
+        .filter(|e| e["action"] == "auth.token_refuse")
+        .count();
+    assert_eq!(
+        refusals, 3,
+        "each refused attempt under the budget is audited"
+    );
+}
+
+#[test]
+fn an_invite_accepted_over_tcp_gives_the_account_a_token() {
+    let pki = Pki::new();
+    let (d, addr) = remote_daemon(&pki, "");
+    d.ok(&[
+        "signup",
+        "--email",
+        "ada@example.com",
+        "--name",
+        "Ada Admin",
+    ]);
+    let invite = d.json(
+        None,
+        &[
+            "users",
+            "invite",
+            "--email",
+            "cy@example.com",
+            "--name",
+            "Cy Remote",
+            "--role",
+            "auditor",
+        ],
+    );
+    let code = invite["code"].as_str().expect("invite code");
+    let cli = RemoteCli::new(&addr);
+    let out = cli.run(&[
+        "login",
+        "--remote",
+        &addr,
+        "--invite",
+        code,
+        "--token-name",
+        "laptop",
+        "--ca-file",
+        &pki.s("ca.crt"),
+    ]);
+    assert!(out.status.success(), "login --invite: {}", stderr(&out));
+    let me = cli.json(&["whoami"]);
+    assert_eq!(me["user"]["email"], "cy@example.com");
+    assert_eq!(me["user"]["role"], "auditor");
+    assert_eq!(me["user"]["status"], "active");
+    assert_eq!(me["token"]["name"], "laptop");
+    // The same code cannot be used twice.
+    let again = RemoteCli::new(&addr);
+    let out = again.run(&[
+        "login",
+        "--remote",
+        &addr,
+        "--invite",
+        code,
+        "--ca-file",
+        &pki.s("ca.crt"),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn a_daemon_with_a_client_ca_requires_a_client_certificate_as_well() {
+    let pki = Pki::new();
+    let (d, addr) = remote_daemon(&pki, &format!("client_ca = \"{}\"\n", pki.s("ca.crt")));
+    d.ok(&[
+        "signup",
+        "--email",
+        "ada@example.com",
+        "--name",
+        "Ada Admin",
+    ]);
+    let made = d.json(None, &["tokens", "create", "--name", "ci"]);
+    let cli = RemoteCli::new(&addr);
+    let file = write_token(
+        cli.home.path(),
+        "ci.token",
+        made["token"].as_str().expect("token"),
+    );
+    let out = cli.login(&file, &pki.path("ca.crt"), &[]);
+    assert!(
+        !out.status.success(),
+        "no client certificate, yet logged in"
+    );
+    assert!(!cli.stored_login().exists());
+    let out = cli.login(
+        &file,
+        &pki.path("ca.crt"),
+        &[
+            "--client-cert",
+            &pki.s("client.crt"),
+            "--client-key",
+            &pki.s("client.key"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "with a client certificate: {}",
+        stderr(&out)
+    );
+    assert_eq!(cli.json(&["whoami"])["user"]["email"], "ada@example.com");
+}
+
+#[tokio::test]
+async fn a_tcp_connection_without_a_token_gets_nothing_and_is_closed() {
+    let pki = Pki::new();
+    let (d, addr) = remote_daemon(&pki, "auth_timeout = \"1s\"\n");
+    d.ok(&[
+        "signup",
+        "--email",
+        "ada@example.com",
+        "--name",
+        "Ada Admin",
+    ]);
+    let ca = pki.path("ca.crt");
+    let client = hallpass_proto::open_tls(&addr, Some(&ca), None)
+        .await
+        .expect("TLS connection");
+    let hello = client
+        .hello(
+            ctx(),
+            ClientHello {
+                protocol: PROTOCOL_VERSION,
+                client: "probe".into(),
+            },
+        )
+        .await
+        .expect("an answer");
+    assert!(
+        matches!(hello, Err(ApiError::TokenRefused { .. })),
+        "{hello:?}"
+    );
+    let who = client.whoami(ctx()).await.expect("an answer");
+    assert!(matches!(who, Err(ApiError::TokenRefused { .. })), "{who:?}");
+    let users = client
+        .list_users(ctx(), Default::default())
+        .await
+        .expect("an answer");
+    assert!(
+        matches!(users, Err(ApiError::TokenRefused { .. })),
+        "{users:?}"
+    );
+    // Not authenticated within auth_timeout: the daemon hangs up.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if client.whoami(ctx()).await.is_err() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connection stayed open"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A token sent as a unix-socket `hello` would be nothing: prove a real one still works.
+    let made = d.json(None, &["tokens", "create", "--name", "probe"]);
+    let remote = Remote {
+        addr: addr.clone(),
+        token: made["token"].as_str().expect("token").into(),
+        ca_file: Some(ca),
+        client_cert: None,
+    };
+    let (c, auth) = hallpass_proto::connect_tcp(&remote, "probe")
+        .await
+        .expect("authenticated");
+    assert_eq!(auth.token.name, "probe");
+    let who = c.whoami(ctx()).await.expect("answer").expect("whoami");
+    assert_eq!(who.user.expect("the owner").email, "ada@example.com");
+}
+
+#[tokio::test]
+async fn a_token_is_never_above_its_makers_role() {
+    let d = TestDaemon::start().await;
+    d.add_user(3001, "gina@example.com", Role::Grantee).await;
+    let gina = d.client(3001);
+    let refused = gina
+        .create_token(
+            ctx(),
+            NewToken {
+                name: "up".into(),
+                role: Some(Role::Admin),
+                expires_in_secs: None,
+            },
+        )
+        .await
+        .expect("an answer");
+    assert!(
+        matches!(refused, Err(ApiError::Forbidden { .. })),
+        "{refused:?}"
+    );
+    let auditor = gina
+        .create_token(
+            ctx(),
+            NewToken {
+                name: "up".into(),
+                role: Some(Role::Auditor),
+                expires_in_secs: None,
+            },
+        )
+        .await
+        .expect("an answer");
+    assert!(
+        matches!(auditor, Err(ApiError::Forbidden { .. })),
+        "{auditor:?}"
+    );
+    let own = gina
+        .create_token(
+            ctx(),
+            NewToken {
+                name: "mine".into(),
+                role: None,
+                expires_in_secs: Some(60),
+            },
+        )
+        .await
+        .expect("an answer")
+        .expect("a grantee may make a grantee token");
+    assert_eq!(own.view.role, Role::Grantee);
+    // Names are unique among one's live tokens; bad names and lifetimes are refused.
+    for (name, secs) in [("mine", Some(60)), ("has space", Some(60)), ("ok", Some(0))] {
+        let r = gina
+            .create_token(
+                ctx(),
+                NewToken {
+                    name: name.into(),
+                    role: None,
+                    expires_in_secs: secs,
+                },
+            )
+            .await
+            .expect("an answer");
+        assert!(r.is_err(), "{name} {secs:?} was accepted");
+    }
+    // Revoking twice is a clear state error; others' tokens are not even confirmed to exist.
+    gina.revoke_token(ctx(), TokenRef::Name("mine".into()))
+        .await
+        .expect("answer")
+        .expect("revoke by name");
+    let twice = gina
+        .revoke_token(ctx(), TokenRef::Id(own.view.id))
+        .await
+        .expect("answer");
+    assert!(
+        matches!(twice, Err(ApiError::InvalidTransition { .. })),
+        "{twice:?}"
+    );
+    let admins = d
+        .admin()
+        .create_token(
+            ctx(),
+            NewToken {
+                name: "adm".into(),
+                role: None,
+                expires_in_secs: None,
+            },
+        )
+        .await
+        .expect("answer")
+        .expect("admin token");
+    let theirs = gina
+        .revoke_token(ctx(), TokenRef::Id(admins.view.id))
+        .await
+        .expect("answer");
+    assert!(
+        matches!(theirs, Err(ApiError::NotFound { .. })),
+        "{theirs:?}"
+    );
+    let listed = gina
+        .list_tokens(ctx(), false)
+        .await
+        .expect("answer")
+        .expect("list");
+    assert_eq!(listed.len(), 1, "only her own: {listed:?}");
+}
