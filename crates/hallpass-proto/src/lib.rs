@@ -165,3 +165,6 @@ pub trait Hallpass {
     /// Admins: removes the SCIM token; every SCIM request is refused until a new one is made.
     async fn revoke_scim_token() -> Result<(), ApiError>;
 }
+
+#[doc = include_str!("../WIRE.md")]
+pub mod wire_format {}
