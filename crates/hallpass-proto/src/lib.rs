@@ -181,3 +181,6 @@ pub trait Hallpass {
     /// Own tokens; admins may revoke anyone's.
     async fn revoke_token(token: TokenRef) -> Result<TokenView, ApiError>;
 }
+
+#[doc = include_str!("../WIRE.md")]
+pub mod wire_format {}

@@ -24,6 +24,22 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// `target/<profile>/examples/NAME`: an example program of a crate (e.g. hallpass-proto's).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the examples first (`cargo build --examples`; tests/run does)",
+        path.display()
+    );
+    path
+}
+
 /// A loopback port nothing listens on right now (bound, then released for the server to take).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,0 +1,78 @@
+//! Follows the daemon's event cursor and prints each event you may see as one JSON line (the
+//! same objects as `hallpass events --json`). Starts from now, or after `--from N` (0: from the
+//! first event); `--limit N` exits after N events. Uses `hallpass-proto` on its own:
+//!
+//! ```text
+//! cargo run -p hallpass-proto --example follow_events -- [--socket PATH] [--from N] [--limit N]
+//! ```
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use hallpass_proto::{FROM_NOW, HallpassClient};
+
+/// How long one `events_since` call may wait for the next event (the daemon caps it at 60 s).
+const WAIT_MS: u32 = 25_000;
+
+#[derive(Parser)]
+#[command(about = "Print broker events as JSON lines as they happen")]
+struct Args {
+    /// The daemon's socket [default: your own daemon's if it runs, else the system daemon's]
+    #[arg(long, env = hallpass_proto::paths::SOCKET_ENV, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Print events after this cursor (an event's `seq`; 0 for all) [default: from now]
+    #[arg(long, value_name = "N")]
+    from: Option<u64>,
+    /// Exit after printing N events
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let socket = hallpass_proto::paths::client_socket(args.socket.as_deref());
+    let (client, _) = hallpass_proto::connect_unix(&socket, "follow-events example").await?;
+
+    let mut cursor = match args.from {
+        Some(n) => n,
+        // FROM_NOW answers at once with no events and the current head.
+        None => events_since(&client, FROM_NOW, 0).await?.cursor,
+    };
+    eprintln!("following events after cursor {cursor}");
+    let mut printed = 0u64;
+    let mut stdout = std::io::stdout().lock();
+    while args.limit.is_none_or(|limit| printed < limit) {
+        let batch = events_since(&client, cursor, WAIT_MS).await?;
+        for event in &batch.events {
+            writeln!(stdout, "{}", serde_json::to_string(event)?)?;
+            stdout.flush()?;
+            printed += 1;
+            if args.limit == Some(printed) {
+                break;
+            }
+        }
+        // The cursor only moves forward, past events we may not see, too.
+        cursor = cursor.max(batch.cursor);
+    }
+    Ok(())
+}
+
+/// One long poll: the daemon answers as soon as there is an event, or empty after `wait_ms`.
+async fn events_since(
+    client: &HallpassClient,
+    cursor: u64,
+    wait_ms: u32,
+) -> anyhow::Result<hallpass_proto::EventBatch> {
+    // The request's deadline must outlast the wait, or tarpc drops the call first.
+    let mut ctx = tarpc::context::current();
+    ctx.deadline =
+        Instant::now() + Duration::from_millis(u64::from(wait_ms)) + Duration::from_secs(10);
+    Ok(client
+        .events_since(ctx, cursor, 100, wait_ms)
+        .await
+        .context("events_since")??)
+}
