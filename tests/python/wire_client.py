@@ -3,8 +3,10 @@
 crates/hallpass-proto/WIRE.md and nothing else.
 
     python3 wire_client.py SOCKET [--page-size N] [--protocol N] [--trace]
+    python3 wire_client.py --remote HOST:PORT --token-file FILE [--ca-file CA] [...]
 
-Connects to the daemon's unix socket, calls hello, whoami and list_requests (every page of
+Connects to the daemon's unix socket (or its TCP+TLS listener, authenticating with an API
+token instead of hello), calls hello, whoami and list_requests (every page of
 the caller's own requests) and prints one JSON line per answer: {"call": NAME, "result": ...}.
 It only reads. Exit status: 0 when every call answered Ok; 3 when the daemon refused a call
 (the ApiError is printed to stderr as {"call": NAME, "error": {...}}); 2 on any protocol error
@@ -14,6 +16,7 @@ It only reads. Exit status: 0 when every call answered Ok; 3 when the daemon ref
 import argparse
 import json
 import socket
+import ssl
 import struct
 import sys
 
@@ -39,12 +42,25 @@ class Refused(Exception):
 
 
 class Connection:
-    def __init__(self, path, timeout, trace):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
+    def __init__(self, sock, trace):
+        self.sock = sock
         self.last_id = 0
         self.trace = trace
+
+    @classmethod
+    def unix(cls, path, timeout, trace):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(path)
+        return cls(sock, trace)
+
+    @classmethod
+    def tls(cls, remote, ca_file, timeout, trace):
+        host, _, port = remote.rpartition(":")
+        host = host.strip("[]")
+        context = ssl.create_default_context(cafile=ca_file)
+        raw = socket.create_connection((host, int(port)), timeout=timeout)
+        return cls(context.wrap_socket(raw, server_hostname=host), trace)
 
     def send(self, message):
         body = json.dumps(message, separators=(",", ":")).encode("utf-8")
@@ -121,16 +137,29 @@ def emit(call, result):
 
 def main():
     parser = argparse.ArgumentParser(description="Read from hallpassd over its wire format.")
-    parser.add_argument("socket", help="the daemon's unix socket")
+    parser.add_argument("socket", nargs="?", help="the daemon's unix socket")
+    parser.add_argument("--remote", help="the daemon's TCP+TLS listener, HOST:PORT, instead")
+    parser.add_argument("--token-file", help="the API token for --remote")
+    parser.add_argument("--ca-file", help="a PEM CA bundle to trust for --remote")
     parser.add_argument("--page-size", type=int, default=100, help="requests per page")
     parser.add_argument("--protocol", type=int, default=PROTOCOL_VERSION, help="announced in hello")
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for an answer")
     parser.add_argument("--trace", action="store_true", help="print every frame to stderr")
     args = parser.parse_args()
+    if (args.socket is None) == (args.remote is None) or (args.remote and not args.token_file):
+        parser.error("give a SOCKET, or --remote HOST:PORT with --token-file")
 
+    announce = {"protocol": args.protocol, "client": "wire_client.py"}
     try:
-        conn = Connection(args.socket, args.timeout, args.trace)
-        hello = conn.call("hello", hello={"protocol": args.protocol, "client": "wire_client.py"})
+        if args.remote:
+            conn = Connection.tls(args.remote, args.ca_file, args.timeout, args.trace)
+            with open(args.token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+            # Over TCP the token replaces hello; the answer carries the same ServerHello.
+            hello = conn.call("authenticate", args={"token": token, "hello": announce})["server"]
+        else:
+            conn = Connection.unix(args.socket, args.timeout, args.trace)
+            hello = conn.call("hello", hello=announce)
         if hello.get("protocol") != PROTOCOL_VERSION:
             raise ProtocolError(f"the daemon speaks protocol {hello.get('protocol')}")
         emit("hello", hello)

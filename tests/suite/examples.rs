@@ -320,19 +320,7 @@ fn follow_events_prints_the_events_of_what_i_do() {
         .and_then(|n| n.parse().ok())
         .expect("the cursor it follows from");
 
-    let invite = d.json(
-        None,
-        &[
-            "users",
-            "invite",
-            "--email",
-            "dev@example.com",
-            "--role",
-            "grantee",
-            "--name",
-            "Dev Eloper",
-        ],
-    );
+    let invite = d.invite("dev@example.com", "Dev Eloper", "grantee");
     let request = submit(&d, "db-read", "10m");
     d.ok(&["cancel", &format!("HP-{request}")]);
 

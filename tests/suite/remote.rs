@@ -126,7 +126,7 @@ impl Pki {
     }
 }
 
-/// A daemon with the remote listener on a free loopback port.
+/// A daemon with the remote listener on a free loopback port, and Ada (this OS user) its admin.
 fn remote_daemon(pki: &Pki, extra: &str) -> (Daemon, String) {
     let port = free_port();
     let d = Daemon::start_with(
@@ -137,6 +137,13 @@ fn remote_daemon(pki: &Pki, extra: &str) -> (Daemon, String) {
             pki.s("server.key"),
         ),
     );
+    d.ok(&[
+        "signup",
+        "--email",
+        "ada@example.com",
+        "--name",
+        "Ada Admin",
+    ]);
     (d, format!("127.0.0.1:{port}"))
 }
 
@@ -227,13 +234,6 @@ fn audit_actions(d: &Daemon) -> Vec<Value> {
 fn a_token_works_over_tls_with_its_owners_identity_until_revoked() {
     let pki = Pki::new();
     let (d, addr) = remote_daemon(&pki, "");
-    d.ok(&[
-        "signup",
-        "--email",
-        "ada@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
 
     let made = d.json(
         None,
@@ -309,13 +309,6 @@ fn a_token_works_over_tls_with_its_owners_identity_until_revoked() {
 fn wrong_expired_and_scoped_tokens_are_refused_and_failures_are_rate_limited() {
     let pki = Pki::new();
     let (d, addr) = remote_daemon(&pki, "failed_auth_per_minute = 3\n");
-    d.ok(&[
-        "signup",
-        "--email",
-        "ada@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
     let ca = pki.path("ca.crt");
 
     // A grantee-scoped token of an admin acts as a grantee, and cannot mint an admin token.
@@ -405,26 +398,7 @@ fn wrong_expired_and_scoped_tokens_are_refused_and_failures_are_rate_limited() {
 fn an_invite_accepted_over_tcp_gives_the_account_a_token() {
     let pki = Pki::new();
     let (d, addr) = remote_daemon(&pki, "");
-    d.ok(&[
-        "signup",
-        "--email",
-        "ada@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
-    let invite = d.json(
-        None,
-        &[
-            "users",
-            "invite",
-            "--email",
-            "cy@example.com",
-            "--name",
-            "Cy Remote",
-            "--role",
-            "auditor",
-        ],
-    );
+    let invite = d.invite("cy@example.com", "Cy Remote", "auditor");
     let code = invite["code"].as_str().expect("invite code");
     let cli = RemoteCli::new(&addr);
     let out = cli.run(&[
@@ -462,13 +436,6 @@ fn an_invite_accepted_over_tcp_gives_the_account_a_token() {
 fn a_daemon_with_a_client_ca_requires_a_client_certificate_as_well() {
     let pki = Pki::new();
     let (d, addr) = remote_daemon(&pki, &format!("client_ca = \"{}\"\n", pki.s("ca.crt")));
-    d.ok(&[
-        "signup",
-        "--email",
-        "ada@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
     let made = d.json(None, &["tokens", "create", "--name", "ci"]);
     let cli = RemoteCli::new(&addr);
     let file = write_token(
@@ -504,13 +471,6 @@ fn a_daemon_with_a_client_ca_requires_a_client_certificate_as_well() {
 async fn a_tcp_connection_without_a_token_gets_nothing_and_is_closed() {
     let pki = Pki::new();
     let (d, addr) = remote_daemon(&pki, "auth_timeout = \"1s\"\n");
-    d.ok(&[
-        "signup",
-        "--email",
-        "ada@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
     let ca = pki.path("ca.crt");
     let client = hallpass_proto::open_tls(&addr, Some(&ca), None)
         .await
@@ -568,67 +528,40 @@ async fn a_tcp_connection_without_a_token_gets_nothing_and_is_closed() {
     assert_eq!(who.user.expect("the owner").email, "ada@example.com");
 }
 
+/// `create_token` as `c`: the daemon's answer.
+async fn make_token(
+    c: &hallpass_proto::HallpassClient,
+    name: &str,
+    role: Option<Role>,
+    expires_in_secs: Option<u64>,
+) -> Result<hallpass_proto::TokenCreated, ApiError> {
+    let args = NewToken {
+        name: name.into(),
+        role,
+        expires_in_secs,
+    };
+    c.create_token(ctx(), args).await.expect("an answer")
+}
+
 #[tokio::test]
 async fn a_token_is_never_above_its_makers_role() {
     let d = TestDaemon::start().await;
     d.add_user(3001, "gina@example.com", Role::Grantee).await;
     let gina = d.client(3001);
-    let refused = gina
-        .create_token(
-            ctx(),
-            NewToken {
-                name: "up".into(),
-                role: Some(Role::Admin),
-                expires_in_secs: None,
-            },
-        )
+    for above in [Role::Admin, Role::Auditor] {
+        let refused = make_token(&gina, "up", Some(above), None).await;
+        assert!(
+            matches!(refused, Err(ApiError::Forbidden { .. })),
+            "{above}: {refused:?}"
+        );
+    }
+    let own = make_token(&gina, "mine", None, Some(60))
         .await
-        .expect("an answer");
-    assert!(
-        matches!(refused, Err(ApiError::Forbidden { .. })),
-        "{refused:?}"
-    );
-    let auditor = gina
-        .create_token(
-            ctx(),
-            NewToken {
-                name: "up".into(),
-                role: Some(Role::Auditor),
-                expires_in_secs: None,
-            },
-        )
-        .await
-        .expect("an answer");
-    assert!(
-        matches!(auditor, Err(ApiError::Forbidden { .. })),
-        "{auditor:?}"
-    );
-    let own = gina
-        .create_token(
-            ctx(),
-            NewToken {
-                name: "mine".into(),
-                role: None,
-                expires_in_secs: Some(60),
-            },
-        )
-        .await
-        .expect("an answer")
         .expect("a grantee may make a grantee token");
     assert_eq!(own.view.role, Role::Grantee);
     // Names are unique among one's live tokens; bad names and lifetimes are refused.
     for (name, secs) in [("mine", Some(60)), ("has space", Some(60)), ("ok", Some(0))] {
-        let r = gina
-            .create_token(
-                ctx(),
-                NewToken {
-                    name: name.into(),
-                    role: None,
-                    expires_in_secs: secs,
-                },
-            )
-            .await
-            .expect("an answer");
+        let r = make_token(&gina, name, None, secs).await;
         assert!(r.is_err(), "{name} {secs:?} was accepted");
     }
     // Revoking twice is a clear state error; others' tokens are not even confirmed to exist.
@@ -644,18 +577,8 @@ async fn a_token_is_never_above_its_makers_role() {
         matches!(twice, Err(ApiError::InvalidTransition { .. })),
         "{twice:?}"
     );
-    let admins = d
-        .admin()
-        .create_token(
-            ctx(),
-            NewToken {
-                name: "adm".into(),
-                role: None,
-                expires_in_secs: None,
-            },
-        )
+    let admins = make_token(&d.admin(), "adm", None, None)
         .await
-        .expect("answer")
         .expect("admin token");
     let theirs = gina
         .revoke_token(ctx(), TokenRef::Id(admins.view.id))
@@ -671,4 +594,91 @@ async fn a_token_is_never_above_its_makers_role() {
         .expect("answer")
         .expect("list");
     assert_eq!(listed.len(), 1, "only her own: {listed:?}");
+}
+
+#[test]
+fn the_example_scripts_speak_tcp_tls_with_a_token_too() {
+    let pki = Pki::new();
+    let (d, addr) = remote_daemon(&pki, "");
+    let invite = d.invite("dev@example.com", "Dev", "grantee");
+    let made = d.json(None, &["tokens", "create", "--name", "scripts"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_token(
+        dir.path(),
+        "scripts.token",
+        made["token"].as_str().expect("token"),
+    );
+    let out = Command::new(crate::support::binaries::example("follow_events"))
+        .env_remove("HALLPASS_SOCKET")
+        .args(["--remote", &addr, "--token-file"])
+        .arg(&file)
+        .arg("--ca-file")
+        .arg(pki.path("ca.crt"))
+        .args(["--from", "0", "--limit", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run follow_events");
+    assert!(
+        out.status.success(),
+        "follow_events --remote: {}",
+        stderr(&out)
+    );
+    let first: Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().expect("a line"))
+            .expect("a JSON event");
+    let cli = d.ok(&["--json", "events", "--since", "0"]);
+    let cli_first: Value =
+        serde_json::from_str(cli.lines().next().expect("an event")).expect("JSON");
+    assert_eq!(
+        first, cli_first,
+        "the same first event over TCP as on the socket"
+    );
+    assert!(cli.contains(&invite["user"]["id"].to_string()), "{cli}");
+}
+
+/// `python3 -I tests/python/wire_client.py --remote …`: the documented TCP handshake, from
+/// Python's standard library (socket, ssl, struct, json).
+fn python_over_tls(addr: &str, token_file: &Path, ca: &Path) -> Output {
+    Command::new("/usr/bin/python3")
+        .arg("-I")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("python/wire_client.py"))
+        .args(["--remote", addr, "--token-file"])
+        .arg(token_file)
+        .arg("--ca-file")
+        .arg(ca)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3")
+}
+
+#[test]
+fn a_python_script_speaks_the_documented_tcp_handshake() {
+    let pki = Pki::new();
+    let (d, addr) = remote_daemon(&pki, "");
+    let made = d.json(None, &["tokens", "create", "--name", "py"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_token(
+        dir.path(),
+        "py.token",
+        made["token"].as_str().expect("token"),
+    );
+    let out = python_over_tls(&addr, &file, &pki.path("ca.crt"));
+    assert!(out.status.success(), "python over TLS: {}", stderr(&out));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines[0]["call"], "hello");
+    assert_eq!(lines[0]["result"]["organisation"], "E2E Corp");
+    assert_eq!(lines[1]["call"], "whoami");
+    assert_eq!(lines[1]["result"]["user"]["email"], "ada@example.com");
+    assert_eq!(lines[1]["result"]["token"]["name"], "py");
+    assert!(lines[1]["result"]["uid"].is_null());
+
+    let bad = write_token(dir.path(), "bad.token", "hallpass_tok_99_00");
+    let out = python_over_tls(&addr, &bad, &pki.path("ca.crt"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let refusal: Value = serde_json::from_str(stderr(&out).trim()).expect("the refusal as JSON");
+    assert_eq!(refusal["call"], "authenticate");
+    assert_eq!(refusal["error"]["kind"], "token_refused");
 }

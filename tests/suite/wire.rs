@@ -209,7 +209,7 @@ fn an_os_user_without_an_account_is_refused_with_unauthenticated() {
     assert_eq!(answers.len(), 2, "hello and whoami answered: {answers:?}");
     assert_eq!(
         answers[1].1,
-        json!({"uid": 65534, "user": null, "signup_open": false})
+        json!({"uid": 65534, "user": null, "token": null, "signup_open": false})
     );
     let refused = refusal(&out);
     assert_eq!(refused["call"], "list_requests");

@@ -646,10 +646,35 @@ mod tests {
         assert!(cfg.smtp.enabled());
         assert!(cfg.scim.enabled);
         assert_eq!(cfg.scim.max_results, 200);
+        assert!(cfg.remote.listen.is_some() && cfg.remote.tls_key.is_some());
         assert_eq!(
             cfg.expiry.warn_before,
             [Duration::from_secs(900), Duration::from_secs(300)]
         );
+    }
+
+    #[test]
+    fn remote_access_is_tls_only_and_its_bounds_are_checked() {
+        let cfg = Config::parse("", Path::new("c.toml")).unwrap();
+        assert!(cfg.remote.listen.is_none());
+        for (bad, names) in [
+            ("[remote]\nlisten = \"127.0.0.1:7443\"\n", "tls_cert"),
+            (
+                "[remote]\nlisten = \"127.0.0.1:7443\"\ntls_cert = \"c\"\n",
+                "tls_key",
+            ),
+            (
+                "[remote]\nfailed_auth_per_minute = 0\n",
+                "failed_auth_per_minute",
+            ),
+            ("[remote]\nauth_timeout = \"1h\"\n", "auth_timeout"),
+            ("[remote]\nlisten = \"nowhere\"\n", "listen"),
+        ] {
+            let err = Config::parse(bad, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(names), "{bad}: {err}");
+        }
     }
 
     #[test]

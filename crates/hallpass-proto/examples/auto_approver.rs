@@ -5,13 +5,15 @@
 //!
 //! ```text
 //! cargo run -p hallpass-proto --example auto_approver -- --flow db-read --max-duration 1h \
-//!     [--requester-group oncall] [--once] [--socket PATH]
+//!     [--requester-group oncall] [--once] [--socket PATH | --remote HOST:PORT --token-file FILE]
 //! ```
 //!
 //! A request it does not approve is left pending for a person, and logged once as skipped.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -37,22 +39,23 @@ struct Args {
     /// Decide on what is pending now, then exit
     #[arg(long)]
     once: bool,
-    /// The daemon's socket [default: your own daemon's if it runs, else the system daemon's]
-    #[arg(long, env = hallpass_proto::paths::SOCKET_ENV, value_name = "PATH")]
-    socket: Option<PathBuf>,
+    #[command(flatten)]
+    connect: common::Connect,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let socket = hallpass_proto::paths::client_socket(args.socket.as_deref());
-    let (client, _) = hallpass_proto::connect_unix(&socket, "auto-approver example").await?;
+    let (client, _) = args.connect.connect("auto-approver example").await?;
     let me = client
         .whoami(tarpc::context::current())
         .await
         .context("whoami")??;
     let Some(me) = me.user else {
-        bail!("OS user {} has no hallpass account here", me.uid);
+        let who = me
+            .uid
+            .map_or("this caller".to_string(), |u| format!("OS user {u}"));
+        bail!("{who} has no hallpass account here");
     };
     eprintln!("auto-approving as {} ({})", me.email, me.id);
 

@@ -3,11 +3,13 @@
 //! first event); `--limit N` exits after N events. Uses `hallpass-proto` on its own:
 //!
 //! ```text
-//! cargo run -p hallpass-proto --example follow_events -- [--socket PATH] [--from N] [--limit N]
+//! cargo run -p hallpass-proto --example follow_events -- [--socket PATH | --remote HOST:PORT --token-file FILE] [--from N] [--limit N]
 //! ```
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -20,9 +22,8 @@ const WAIT_MS: u32 = 25_000;
 #[derive(Parser)]
 #[command(about = "Print broker events as JSON lines as they happen")]
 struct Args {
-    /// The daemon's socket [default: your own daemon's if it runs, else the system daemon's]
-    #[arg(long, env = hallpass_proto::paths::SOCKET_ENV, value_name = "PATH")]
-    socket: Option<PathBuf>,
+    #[command(flatten)]
+    connect: common::Connect,
     /// Print events after this cursor (an event's `seq`; 0 for all) [default: from now]
     #[arg(long, value_name = "N")]
     from: Option<u64>,
@@ -34,8 +35,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let socket = hallpass_proto::paths::client_socket(args.socket.as_deref());
-    let (client, _) = hallpass_proto::connect_unix(&socket, "follow-events example").await?;
+    let (client, _) = args.connect.connect("follow-events example").await?;
 
     let mut cursor = match args.from {
         Some(n) => n,

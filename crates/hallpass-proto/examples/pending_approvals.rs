@@ -3,10 +3,12 @@
 //! `hallpass-proto` on its own:
 //!
 //! ```text
-//! cargo run -p hallpass-proto --example pending_approvals -- [--socket PATH] [--json]
+//! cargo run -p hallpass-proto --example pending_approvals -- [--socket PATH | --remote HOST:PORT --token-file FILE] [--json]
 //! ```
 
-use std::path::PathBuf;
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -16,9 +18,8 @@ use hallpass_proto::{RequestQuery, RequestScope, RequestView};
 #[derive(Parser)]
 #[command(about = "List the requests waiting for your approval")]
 struct Args {
-    /// The daemon's socket [default: your own daemon's if it runs, else the system daemon's]
-    #[arg(long, env = hallpass_proto::paths::SOCKET_ENV, value_name = "PATH")]
-    socket: Option<PathBuf>,
+    #[command(flatten)]
+    connect: common::Connect,
     /// One JSON object per line instead of text
     #[arg(long)]
     json: bool,
@@ -27,8 +28,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let socket = hallpass_proto::paths::client_socket(args.socket.as_deref());
-    let (client, _) = hallpass_proto::connect_unix(&socket, "pending-approvals example").await?;
+    let (client, _) = args.connect.connect("pending-approvals example").await?;
 
     let mut query = RequestQuery {
         scope: RequestScope::ToApprove,

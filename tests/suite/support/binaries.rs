@@ -192,6 +192,17 @@ impl Daemon {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `hallpass --json users invite …` as the admin (the current OS user): the invite, with
+    /// its code.
+    pub fn invite(&self, email: &str, name: &str, role: &str) -> serde_json::Value {
+        self.json(
+            None,
+            &[
+                "users", "invite", "--email", email, "--name", name, "--role", role,
+            ],
+        )
+    }
+
     /// Runs the CLI with `--json` and parses stdout.
     pub fn json(&self, uid: Option<(u32, u32)>, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["--json"];
