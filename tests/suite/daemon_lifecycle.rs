@@ -1650,16 +1650,25 @@ async fn following_from_now_skips_history_and_sees_what_comes_next() {
     d.put_flow(auto_flow("auto-db")).await;
     d.active_grant(1001, "auto-db", &target("db", "read"), Some(HOUR))
         .await;
-    let next = d
-        .client(1001)
-        .events_since(ctx(), start.cursor, 100, 0)
-        .await
-        .done("events after the head");
-    assert!(
-        next.events
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::GrantActivated { user, .. } if user == alice.id)),
-        "{:?}",
-        next.events
-    );
+    // The grant reads as active once committed; its event is readable once durable, which a
+    // shared flush may finish a moment later: follow the cursor (long polls) until it shows.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (mut cursor, mut seen) = (start.cursor, Vec::new());
+    while !seen
+        .iter()
+        .any(|e: &hallpass_core::event::Event| matches!(e.kind, EventKind::GrantActivated { user, .. } if user == alice.id))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no GrantActivated after the head: {seen:?}"
+        );
+        let next = d
+            .client(1001)
+            .events_since(ctx(), cursor, 100, 1000)
+            .await
+            .done("events after the head");
+        assert!(next.events.iter().all(|e| e.seq > start.cursor), "history: {next:?}");
+        cursor = next.cursor;
+        seen.extend(next.events);
+    }
 }

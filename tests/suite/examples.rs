@@ -61,21 +61,7 @@ fn daemon() -> Daemon {
 
 fn submit(d: &Daemon, flow: &str, duration: &str) -> u64 {
     let target = format!("sandbox/db/{}", flow.trim_start_matches("db-"));
-    let r = d.json(
-        None,
-        &[
-            "request",
-            "--flow",
-            flow,
-            "--resource",
-            &target,
-            "--duration",
-            duration,
-            "--reason",
-            "examples test",
-        ],
-    );
-    r["id"].as_u64().expect("a request id")
+    d.request(flow, &target, duration, "examples test")
 }
 
 fn status(d: &Daemon, id: u64) -> String {

@@ -430,6 +430,16 @@ fn an_invite_accepted_over_tcp_gives_the_account_a_token() {
         &pki.s("ca.crt"),
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let refused = audit_actions(&d)
+        .into_iter()
+        .filter(|e| e["action"] == "auth.invite_refuse")
+        .collect::<Vec<_>>();
+    assert_eq!(
+        refused.len(),
+        1,
+        "the used code's attempt is audited: {refused:?}"
+    );
+    assert_eq!(refused[0]["actor"]["kind"], "remote", "{refused:?}");
 }
 
 #[test]
@@ -681,4 +691,222 @@ fn a_python_script_speaks_the_documented_tcp_handshake() {
     let refusal: Value = serde_json::from_str(stderr(&out).trim()).expect("the refusal as JSON");
     assert_eq!(refusal["call"], "authenticate");
     assert_eq!(refusal["error"]["kind"], "token_refused");
+}
+
+fn remote_for(addr: &str, token: &Value, pki: &Pki) -> Remote {
+    Remote {
+        addr: addr.to_string(),
+        token: token["token"].as_str().expect("token").into(),
+        ca_file: Some(pki.path("ca.crt")),
+        client_cert: None,
+    }
+}
+
+#[tokio::test]
+async fn an_open_connection_loses_its_token_at_once_even_in_a_long_poll() {
+    let pki = Pki::new();
+    let (d, addr) = remote_daemon(&pki, "");
+    let made = d.json(None, &["tokens", "create", "--name", "live"]);
+    let (c, _) = hallpass_proto::connect_tcp(&remote_for(&addr, &made, &pki), "test")
+        .await
+        .expect("authenticated");
+    let head = c
+        .events_since(ctx(), hallpass_proto::FROM_NOW, 10, 0)
+        .await
+        .expect("answer")
+        .expect("the head")
+        .cursor;
+    // A long poll in flight when the token is revoked sees nothing that happens after.
+    let poller = c.clone();
+    let poll = tokio::spawn(async move {
+        poller
+            .events_since(crate::support::harness::ctx(), head, 10, 30_000)
+            .await
+    });
+    let id = made["view"]["id"].as_u64().expect("id").to_string();
+    d.ok(&["tokens", "revoke", &format!("T-{id}")]);
+    d.invite("late@example.com", "Late", "grantee");
+    let polled = tokio::time::timeout(WAIT, poll)
+        .await
+        .expect("the poll returns")
+        .expect("the poll task")
+        .expect("an answer");
+    assert!(
+        matches!(polled, Err(ApiError::TokenRefused { .. })),
+        "the revoked token still got events: {polled:?}"
+    );
+    let who = c.whoami(ctx()).await.expect("answer");
+    assert!(matches!(who, Err(ApiError::TokenRefused { .. })), "{who:?}");
+}
+
+#[test]
+fn a_token_follows_its_owners_role_and_a_scoped_admin_token_cannot_approve() {
+    let pki = Pki::new();
+    let (d, addr) = remote_daemon(&pki, "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (grant, revoke, _) = crate::support::binaries::recording_scripts(dir.path());
+    crate::support::binaries::sandbox_db_read(&d, &grant, &revoke, true);
+    let hp = format!(
+        "HP-{}",
+        d.request("db-read", "sandbox/db/read", "10m", "remote test")
+    );
+
+    // Ada's grantee-scoped token may not approve as an admin; her admin token may.
+    let scoped = d.json(
+        None,
+        &["tokens", "create", "--name", "bot", "--role", "grantee"],
+    );
+    let bot = RemoteCli::new(&addr);
+    let file = write_token(
+        bot.home.path(),
+        "bot.token",
+        scoped["token"].as_str().expect("token"),
+    );
+    assert!(bot.login(&file, &pki.path("ca.crt"), &[]).status.success());
+    let out = bot.remote_cmd(&["approve", &hp]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "a grantee token approved: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        d.json(None, &["requests", "show", &hp])["status"],
+        "pending"
+    );
+    let full = d.json(None, &["tokens", "create", "--name", "approver"]);
+    let approver = RemoteCli::new(&addr);
+    let file = write_token(
+        approver.home.path(),
+        "a.token",
+        full["token"].as_str().expect("token"),
+    );
+    assert!(
+        approver
+            .login(&file, &pki.path("ca.crt"), &[])
+            .status
+            .success()
+    );
+    approver.json(&["approve", &hp]);
+    let audit = audit_actions(&d);
+    let approval = audit
+        .iter()
+        .find(|e| e["action"] == "request.self_approve")
+        .expect("the (self-)approval is audited");
+    assert_eq!(
+        approval["actor"]["via"], full["view"]["id"],
+        "the audit names the token: {approval}"
+    );
+    // Ada still is an admin: nothing a scoped token did changed her account.
+    assert_eq!(d.json(None, &["whoami"])["user"]["role"], "admin");
+
+    // Bob, an admin who joined over TCP, is demoted: his token now acts as a grantee.
+    let invite = d.invite("bob@example.com", "Bob", "admin");
+    let bob = RemoteCli::new(&addr);
+    let out = bob.run(&[
+        "login",
+        "--remote",
+        &addr,
+        "--invite",
+        invite["code"].as_str().expect("code"),
+        "--ca-file",
+        &pki.s("ca.crt"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    bob.json(&["users", "list"]);
+    d.ok(&["users", "set-role", "bob@example.com", "grantee"]);
+    let out = bob.remote_cmd(&["users", "list"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "a demoted admin's token: {}",
+        stderr(&out)
+    );
+    assert_eq!(bob.json(&["whoami"])["user"]["role"], "grantee");
+}
+
+#[tokio::test]
+async fn tokens_made_through_a_token_die_with_it() {
+    let pki = Pki::new();
+    let (d, addr) = remote_daemon(&pki, "");
+    let parent = d.json(
+        None,
+        &["tokens", "create", "--name", "parent", "--expires", "1h"],
+    );
+    let (c, _) = hallpass_proto::connect_tcp(&remote_for(&addr, &parent, &pki), "test")
+        .await
+        .expect("authenticated");
+    let child = c
+        .create_token(
+            ctx(),
+            NewToken {
+                name: "child".into(),
+                role: None,
+                expires_in_secs: None,
+            },
+        )
+        .await
+        .expect("answer")
+        .expect("a token made through a token");
+    assert!(
+        child.view.expires_at.is_some()
+            && child.view.expires_at <= {
+                let v: Option<hallpass_core::Timestamp> =
+                    serde_json::from_value(parent["view"]["expires_at"].clone()).expect("expiry");
+                v
+            },
+        "the child outlives its parent: {:?}",
+        child.view
+    );
+    let child_remote = Remote {
+        token: child.token.clone(),
+        ..remote_for(&addr, &parent, &pki)
+    };
+    hallpass_proto::connect_tcp(&child_remote, "test")
+        .await
+        .expect("the child works while its parent does");
+    d.ok(&["tokens", "revoke", "parent"]);
+    let err = hallpass_proto::connect_tcp(&child_remote, "test")
+        .await
+        .expect_err("the child must die with its parent");
+    assert!(err.to_string().contains("made through token"), "{err}");
+}
+
+#[tokio::test]
+async fn unauthenticated_connections_are_capped_per_address() {
+    let pki = Pki::new();
+    let (d, addr) = remote_daemon(&pki, "");
+    let ca = pki.path("ca.crt");
+    // Eight idle connections from one address fill its share; the ninth is dropped.
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(
+            hallpass_proto::open_tls(&addr, Some(&ca), None)
+                .await
+                .expect("TLS connection"),
+        );
+    }
+    // The handshake of a dropped connection fails; wait for the listener to see them all.
+    let mut dropped = false;
+    let deadline = std::time::Instant::now() + WAIT;
+    while !dropped {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a ninth unauthenticated connection was served"
+        );
+        dropped = hallpass_proto::open_tls(&addr, Some(&ca), None)
+            .await
+            .is_err();
+    }
+    // Authenticating frees a place.
+    let made = d.json(None, &["tokens", "create", "--name", "frees"]);
+    drop(idle.pop());
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        match hallpass_proto::connect_tcp(&remote_for(&addr, &made, &pki), "test").await {
+            Ok(_) => break,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "no place freed: {e}"),
+        }
+        tokio::task::yield_now().await;
+    }
 }

@@ -78,21 +78,7 @@ fn signed_up() -> Daemon {
 }
 
 fn submit(d: &Daemon, duration: &str) -> u64 {
-    let r = d.json(
-        None,
-        &[
-            "request",
-            "--flow",
-            "db-read",
-            "--resource",
-            "sandbox/db/read",
-            "--duration",
-            duration,
-            "--reason",
-            "wire test",
-        ],
-    );
-    r["id"].as_u64().expect("a request id")
+    d.request("db-read", "sandbox/db/read", duration, "wire test")
 }
 
 #[test]

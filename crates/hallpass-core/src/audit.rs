@@ -45,6 +45,9 @@ pub enum Actor {
     User {
         id: UserId,
         email: String,
+        /// The API token a remote caller acted through (absent on the unix socket).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<crate::id::TokenId>,
     },
     Unknown {
         uid: u32,
@@ -59,7 +62,14 @@ pub enum Actor {
 impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Actor::User { email, .. } => f.write_str(email),
+            Actor::User {
+                email, via: None, ..
+            } => f.write_str(email),
+            Actor::User {
+                email,
+                via: Some(t),
+                ..
+            } => write!(f, "{email} via token {t}"),
             Actor::Unknown { uid } => write!(f, "uid {uid} (unknown)"),
             Actor::Remote { address } => write!(f, "{address} (no valid token)"),
             Actor::System => f.write_str("system"),

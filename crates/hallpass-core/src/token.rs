@@ -1,7 +1,8 @@
 //! API tokens: a bearer credential for remote (TCP+TLS) callers and scripts.
 //! Invariants: the secret is never stored, only the SHA-256 of the whole token; a token acts
 //! with at most the role it was made with and at most its owner's current role
-//! ([`Role::at_most`]); a revoked or expired token authenticates nothing ([`ApiToken::state_at`]).
+//! ([`Role::at_most`]); a revoked or expired token authenticates nothing ([`ApiToken::state_at`]),
+//! and neither does one made through it (`parent`).
 
 use std::fmt;
 
@@ -41,6 +42,10 @@ pub struct ApiToken {
     pub revoked_at: Option<Timestamp>,
     #[serde(default)]
     pub revoked_by: Option<UserId>,
+    /// The token this one was made through (a remote caller making a token): this one works
+    /// only while that one does, and never past its expiry.
+    #[serde(default)]
+    pub parent: Option<TokenId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +158,7 @@ mod tests {
             last_used_from: None,
             revoked_at: None,
             revoked_by: None,
+            parent: None,
         };
         assert_eq!(t.state_at(Timestamp(9)), TokenState::Active);
         assert_eq!(t.state_at(Timestamp(10)), TokenState::Expired);

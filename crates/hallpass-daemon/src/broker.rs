@@ -67,6 +67,8 @@ pub fn random_hex(bytes: usize) -> String {
 pub struct Caller {
     pub user: User,
     pub source: Source,
+    /// The API token a remote caller authenticated with; recorded in every audit entry.
+    pub via: Option<hallpass_core::TokenId>,
 }
 
 impl Caller {
@@ -74,6 +76,7 @@ impl Caller {
         Actor::User {
             id: self.user.id,
             email: self.user.email.clone(),
+            via: self.via,
         }
     }
 

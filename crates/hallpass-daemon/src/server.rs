@@ -58,22 +58,8 @@ pub async fn serve(
     expiry::step(&broker).await.map_err(|e| {
         anyhow::anyhow!("catching up on overdue deadlines failed: {}", e.into_api())
     })?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let web = match broker.config().web.listen {
-        Some(addr) => {
-            let tls = web::tls_acceptor(&broker.config().web)?;
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                anyhow::anyhow!("cannot listen on web.listen {addr} for the access-link site: {e}")
-            })?;
-            Some(tokio::spawn(web::serve(
-                broker.clone(),
-                listener,
-                tls,
-                stop_rx.clone(),
-            )))
-        }
-        None => None,
-    };
+    // Every listener is set up before any task starts, so a bad certificate stops start-up
+    // with nothing left running.
     let remote = match broker.config().remote.listen {
         Some(addr) => {
             let cfg = &broker.config().remote;
@@ -84,10 +70,28 @@ pub async fn serve(
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
                 anyhow::anyhow!("cannot listen on remote.listen {addr} for remote access: {e}")
             })?;
-            Some(tokio::spawn(serve_remote(
+            Some((listener, tokio_rustls::TlsAcceptor::from(tls)))
+        }
+        None => None,
+    };
+    let web_tls = match broker.config().web.listen {
+        Some(_) => web::tls_acceptor(&broker.config().web)?,
+        None => None,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let remote = remote.map(|(listener, tls)| {
+        tokio::spawn(serve_remote(broker.clone(), listener, tls, stop_rx.clone()))
+    });
+    let web = match broker.config().web.listen {
+        Some(addr) => {
+            let tls = web_tls;
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on web.listen {addr} for the access-link site: {e}")
+            })?;
+            Some(tokio::spawn(web::serve(
                 broker.clone(),
                 listener,
-                tokio_rustls::TlsAcceptor::from(tls),
+                tls,
                 stop_rx.clone(),
             )))
         }
@@ -136,7 +140,8 @@ pub async fn serve(
     let _ = scheduler.await;
     drift.abort();
     if let Some(r) = remote {
-        r.abort();
+        // It stops at the signal and drops its connections.
+        let _ = r.await;
     }
     // A sync cut short here is whole batches; the next run finishes it.
     sync.abort();
@@ -166,8 +171,69 @@ async fn serve_stream(broker: Arc<Broker>, stream: UnixStream) {
     serve_transport(Session::new(broker, conn), framed_json(stream)).await;
 }
 
-/// Accepts TCP+TLS connections until `stop`. Each must authenticate with an API token within
-/// `remote.auth_timeout` or is closed; until then every call but `authenticate` is refused.
+/// Unauthenticated remote connections held at once, and per client address: each may hold a
+/// frame buffer of up to [`hallpass_proto::MAX_FRAME`] until it authenticates or times out.
+const PRE_AUTH_CONNECTIONS: usize = 64;
+const PRE_AUTH_PER_ADDRESS: usize = 8;
+
+/// Counts unauthenticated connections per client address (IPv6 by /64).
+#[derive(Default)]
+struct PreAuth {
+    per_address: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One unauthenticated connection's place; released on drop (authenticated or closed).
+struct PreAuthSlot {
+    table: Arc<PreAuth>,
+    key: std::net::IpAddr,
+    _global: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl PreAuth {
+    fn take(
+        self: &Arc<Self>,
+        ip: std::net::IpAddr,
+        global: &Arc<tokio::sync::Semaphore>,
+    ) -> Option<PreAuthSlot> {
+        let permit = global.clone().try_acquire_owned().ok()?;
+        let key = crate::handlers::failure_key(ip);
+        let mut map = self
+            .per_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(key).or_insert(0);
+        if *n >= PRE_AUTH_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(PreAuthSlot {
+            table: self.clone(),
+            key,
+            _global: permit,
+        })
+    }
+}
+
+impl Drop for PreAuthSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .table
+            .per_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Accepts TCP+TLS connections until `stop`, then drops them all. Each must authenticate with
+/// an API token within `remote.auth_timeout` or is closed; until then every call but
+/// `authenticate` is refused, and at most [`PRE_AUTH_CONNECTIONS`] (and
+/// [`PRE_AUTH_PER_ADDRESS`] per address) may be waiting at once.
 async fn serve_remote(
     broker: Arc<Broker>,
     listener: tokio::net::TcpListener,
@@ -177,13 +243,21 @@ async fn serve_remote(
     if let Ok(a) = listener.local_addr() {
         tracing::info!(address = %a, client_certs = broker.config().remote.client_ca.is_some(), "remote access listening (TLS)");
     }
+    let global = Arc::new(tokio::sync::Semaphore::new(PRE_AUTH_CONNECTIONS));
+    let pre_auth = Arc::new(PreAuth::default());
+    let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((tcp, addr)) => {
+                    let Some(slot) = pre_auth.take(addr.ip(), &global) else {
+                        tracing::warn!(%addr, "too many unauthenticated remote connections; dropped one");
+                        continue;
+                    };
                     let (broker, tls) = (broker.clone(), tls.clone());
-                    tokio::spawn(async move { serve_remote_stream(broker, tls, tcp, addr).await });
+                    conns.spawn(serve_remote_stream(broker, tls, tcp, addr, slot));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "remote accept failed");
@@ -192,6 +266,7 @@ async fn serve_remote(
             },
         }
     }
+    conns.shutdown().await;
 }
 
 async fn serve_remote_stream(
@@ -199,10 +274,12 @@ async fn serve_remote_stream(
     tls: tokio_rustls::TlsAcceptor,
     tcp: tokio::net::TcpStream,
     addr: std::net::SocketAddr,
+    slot: PreAuthSlot,
 ) {
     let timeout = broker.config().remote.auth_timeout;
     let _ = tcp.set_nodelay(true);
-    let stream = match tokio::time::timeout(timeout, tls.accept(tcp)).await {
+    let handshake = timeout.min(Duration::from_secs(5));
+    let stream = match tokio::time::timeout(handshake, tls.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::info!(%addr, error = %e, "TLS handshake failed");
@@ -217,7 +294,10 @@ async fn serve_remote_stream(
     let session = Session::new(broker, conn.clone());
     let deadline = async {
         tokio::select! {
-            _ = conn.authenticated.notified() => std::future::pending::<()>().await,
+            _ = conn.authenticated.notified() => {
+                drop(slot);
+                std::future::pending::<()>().await
+            }
             _ = tokio::time::sleep(timeout) => {}
         }
     };

@@ -675,10 +675,12 @@ pub fn audit_events() -> Vec<AuditEvent> {
     let ada = Actor::User {
         id: UserId(1),
         email: "ada@example.com".into(),
+        via: None,
     };
     let grace = Actor::User {
         id: UserId(2),
         email: "grace@example.com".into(),
+        via: None,
     };
     let entries = [
         (
@@ -702,6 +704,7 @@ pub fn audit_events() -> Vec<AuditEvent> {
             Actor::User {
                 id: UserId(5),
                 email: "linus@example.com".into(),
+                via: None,
             },
             Source::Tui,
             "request.submit",

@@ -249,13 +249,20 @@ impl Runtime {
                         let _ = tx.send(Inbox::Connected(client, msg));
                         return;
                     }
-                    Err(why) => {
+                    Err((why, refused)) => {
                         tracing::warn!(%why, "connecting to hallpassd failed");
                         if tx.send(Inbox::Msg(Msg::ConnectFailed(why))).is_err() {
                             return;
                         }
                         tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(3));
+                        // A refused API token stays refused until someone acts: retrying
+                        // often would only fill the audit log and the address's budget.
+                        let most = if refused {
+                            Duration::from_secs(60)
+                        } else {
+                            Duration::from_secs(3)
+                        };
+                        delay = (delay * 2).min(most);
                     }
                 }
             }
@@ -329,15 +336,27 @@ fn not_connected(tx: &Tx, what: String, page: Option<(PagedOwner, crate::paged::
     })));
 }
 
-async fn connect(endpoint: &Endpoint) -> Result<(HallpassClient, Msg), String> {
+/// A connected client, or why not and whether the daemon refused the credentials.
+async fn connect(endpoint: &Endpoint) -> Result<(HallpassClient, Msg), (String, bool)> {
     let (client, server) = hallpass_proto::connect(endpoint, &client_name())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            let refused = matches!(
+                e,
+                hallpass_proto::ConnectError::Refused(
+                    ApiError::TokenRefused { .. } | ApiError::RateLimited { .. }
+                )
+            );
+            (e.to_string(), refused)
+        })?;
     let whoami = client
         .whoami(ctx())
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| (e.to_string(), false))?
+        .map_err(|e| {
+            let refused = matches!(e, ApiError::TokenRefused { .. });
+            (e.to_string(), refused)
+        })?;
     Ok((client, Msg::Connected { server, whoami }))
 }
 

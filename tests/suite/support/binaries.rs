@@ -203,6 +203,25 @@ impl Daemon {
         )
     }
 
+    /// `hallpass --json request …` as the current OS user: the request's id.
+    pub fn request(&self, flow: &str, resource: &str, duration: &str, reason: &str) -> u64 {
+        let r = self.json(
+            None,
+            &[
+                "request",
+                "--flow",
+                flow,
+                "--resource",
+                resource,
+                "--duration",
+                duration,
+                "--reason",
+                reason,
+            ],
+        );
+        r["id"].as_u64().expect("a request id")
+    }
+
     /// Runs the CLI with `--json` and parses stdout.
     pub fn json(&self, uid: Option<(u32, u32)>, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["--json"];

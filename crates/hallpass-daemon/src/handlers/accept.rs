@@ -68,6 +68,7 @@ fn redeem<T>(
     let actor = Actor::User {
         id: user.id,
         email: user.email.clone(),
+        via: None,
     };
     tx.audit(
         now,
@@ -130,21 +131,24 @@ pub async fn accept_remote(s: &Session, args: RemoteAccept) -> Result<RemoteAcce
         )));
     }
     let now = s.broker.now();
-    if let Err(wait) = s.broker.auth_failures.check(addr.ip(), now) {
+    // Every remote accept counts against the address (they are rare; guesses are not).
+    let key = super::tokens::failure_key(addr.ip());
+    if let Err(wait) = s.broker.auth_failures.hit(key, now) {
         return Err(Fail::Api(ApiError::RateLimited {
             retry_after_secs: wait.as_secs().max(1),
         }));
     }
     let server = super::hello::handshake(s, &args.hello)?;
-    let hash = check_code(&args.code)?;
     let name = args.token_name.trim().to_string();
+    hallpass_core::token::validate_name(&name)?;
+    let hash = check_code(&args.code)?;
     let expires = Some(now.plus(REMOTE_TOKEN_TTL));
     let outcome = s
         .broker
         .commit(|tx| {
             redeem(tx, s, &hash, now, |tx, user| {
                 let (secret, record) =
-                    super::tokens::mint(tx, user, &name, user.role, expires, now)?;
+                    super::tokens::mint(tx, user, &name, user.role, expires, None, now)?;
                 Ok((
                     format!("accepted from {addr}; API token {} ({name})", record.id),
                     (secret, record),
@@ -154,12 +158,29 @@ pub async fn accept_remote(s: &Session, args: RemoteAccept) -> Result<RemoteAcce
         .await;
     let (user, (secret, record)) = match outcome {
         Ok(v) => v,
-        Err(e) => {
-            if matches!(e, Fail::Api(ApiError::NotFound { .. })) {
-                let _ = s.broker.auth_failures.hit(addr.ip(), now);
-            }
-            return Err(e);
+        // Unknown, used and expired codes look alike from the network, and are audited.
+        Err(Fail::Api(ApiError::NotFound { .. } | ApiError::InvalidInput { .. })) => {
+            s.broker
+                .commit(|tx| {
+                    Ok(tx.audit(
+                        now,
+                        AuditEntry::new(
+                            Actor::Remote {
+                                address: addr.to_string(),
+                            },
+                            s.conn.source(),
+                            "auth.invite_refuse",
+                            format!("connection from {addr}"),
+                            "refused: not a valid invite code",
+                        ),
+                    )?)
+                })
+                .await?;
+            return Err(Fail::Api(ApiError::not_found(
+                "invite code (check it, or ask the admin for a new one)",
+            )));
         }
+        Err(e) => return Err(e),
     };
     let _ = s.conn.token.set(record.id);
     s.conn.authenticated.notify_one();

@@ -1,5 +1,6 @@
 //! `events_since`: the resumable event cursor with long-polling. Invariant: the returned cursor
-//! only moves forward, past events the caller may not see too, so a follower never re-reads.
+//! only moves forward, past events the caller may not see too, so a follower never re-reads;
+//! who may see an event is decided with the caller as they are when it is read.
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub async fn since(
     let deadline = tokio::time::Instant::now() + wait;
     let mut heads = s.broker.subscribe_events();
     let mut cursor = cursor;
+    let mut c = c.clone();
     loop {
         // Only events on disk: one shown before a crash could come back with other contents.
         let batch = s.broker.store().durable_events_after(cursor, limit)?;
@@ -56,7 +58,11 @@ pub async fn since(
             continue;
         }
         match tokio::time::timeout_at(deadline, heads.changed()).await {
-            Ok(Ok(())) => continue,
+            Ok(Ok(())) => {
+                // A long wait: the caller may have been revoked, demoted or deactivated since.
+                c = s.caller().await?;
+                continue;
+            }
             _ => {
                 return Ok(EventBatch {
                     events: vec![],

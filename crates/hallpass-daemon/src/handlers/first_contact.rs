@@ -59,6 +59,7 @@ pub async fn bind(s: &Session) -> Result<Option<User>, Fail> {
                     Actor::User {
                         id: user.id,
                         email: user.email.clone(),
+                        via: None,
                     },
                     source,
                     "identity.first_contact",

@@ -28,6 +28,8 @@ mod sync;
 mod tokens;
 mod users;
 
+pub(crate) use tokens::failure_key;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -132,6 +134,7 @@ impl Session {
             Some(user) if user.is_active() => Ok(Caller {
                 user,
                 source: self.conn.source(),
+                via: None,
             }),
             None if self.broker.config().sync.first_contact
                 && let Some(user) = first_contact::bind(self).await? =>
@@ -139,6 +142,7 @@ impl Session {
                 Ok(Caller {
                     user,
                     source: self.conn.source(),
+                    via: None,
                 })
             }
             Some(user) if user.status == hallpass_core::user::UserStatus::Deactivated => {

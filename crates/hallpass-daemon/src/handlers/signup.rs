@@ -67,6 +67,7 @@ pub async fn signup(s: &Session, args: SignupArgs) -> Result<UserView, Fail> {
             let actor = Actor::User {
                 id: user.id,
                 email: email.clone(),
+                via: None,
             };
             tx.audit(
                 now,

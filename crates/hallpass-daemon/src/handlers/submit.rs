@@ -212,6 +212,7 @@ pub(crate) fn open_in(
     let actor = Actor::User {
         id: requester.id,
         email: requester.email.clone(),
+        via: None,
     };
     let (targets, duration) = match &d.kind {
         RequestKind::Access => (

@@ -55,6 +55,7 @@ pub(super) fn mint(
     name: &str,
     role: Role,
     expires_at: Option<Timestamp>,
+    parent: Option<TokenId>,
     now: Timestamp,
 ) -> Result<(String, ApiToken), Fail> {
     token::validate_name(name)?;
@@ -83,6 +84,7 @@ pub(super) fn mint(
         last_used_from: None,
         revoked_at: None,
         revoked_by: None,
+        parent,
     };
     tx.put_token(&record)?;
     Ok((secret, record))
@@ -128,15 +130,28 @@ pub async fn create(s: &Session, c: &Caller, args: NewToken) -> Result<TokenCrea
         }));
     }
     let now = s.broker.now();
-    let expires_at = expiry(args.expires_in_secs, now)?;
+    let mut expires_at = expiry(args.expires_in_secs, now)?;
+    // A token made through a token lives no longer than it, and dies with it.
+    if let Some(parent) = c
+        .via
+        .and_then(|id| s.broker.store().token(id).ok().flatten())
+    {
+        expires_at = match (expires_at, parent.expires_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
     let name = args.name.trim().to_string();
     let (secret, record) = s
         .broker
         .commit(|tx| {
-            let (secret, record) = mint(tx, &c.user, &name, role, expires_at, now)?;
-            let until = expires_at.map_or("never expires".to_string(), |e| {
+            let (secret, record) = mint(tx, &c.user, &name, role, expires_at, c.via, now)?;
+            let mut until = expires_at.map_or("never expires".to_string(), |e| {
                 format!("expires {}", e.to_rfc3339())
             });
+            if let Some(p) = c.via {
+                until.push_str(&format!(", made through token {p} and bound to it"));
+            }
             tx.audit(
                 now,
                 AuditEntry::new(
@@ -245,24 +260,57 @@ fn lookup(store: &Store, presented: &str) -> Result<Option<ApiToken>, StoreError
         .filter(|t| bool::from(t.hash.ct_eq(&digest))))
 }
 
+/// Why `t` may not act now, if it may not: its own state, then its parents' (a token made
+/// through another works only while that one does).
+fn unusable(store: &Store, t: &ApiToken, now: Timestamp) -> Result<Option<String>, StoreError> {
+    let mut current = t.clone();
+    // Parents are always older tokens, so the chain ends; the bound is a guard against damage.
+    for _ in 0..32 {
+        match current.state_at(now) {
+            TokenState::Active => {}
+            TokenState::Revoked if current.id == t.id => {
+                return Ok(Some(format!("token {} ({}) was revoked", t.id, t.name)));
+            }
+            TokenState::Expired if current.id == t.id => {
+                return Ok(Some(format!(
+                    "token {} ({}) expired at {}",
+                    t.id,
+                    t.name,
+                    t.expires_at.map(Timestamp::to_rfc3339).unwrap_or_default()
+                )));
+            }
+            state => {
+                return Ok(Some(format!(
+                    "token {} ({}) was made through token {}, which is {state}",
+                    t.id, t.name, current.id
+                )));
+            }
+        }
+        match current.parent {
+            None => return Ok(None),
+            Some(p) => match store.token(p)? {
+                Some(parent) if parent.id < current.id => current = parent,
+                _ => {
+                    return Ok(Some(format!(
+                        "token {} was made through a token that no longer exists",
+                        t.id
+                    )));
+                }
+            },
+        }
+    }
+    Ok(Some(format!(
+        "token {} has too deep a chain of parents",
+        t.id
+    )))
+}
+
 /// Whether `t` may act now, and as whom (its owner with the role capped at the token's).
 fn acting(store: &Store, t: &ApiToken, now: Timestamp) -> Result<User, Fail> {
-    match t.state_at(now) {
-        TokenState::Active => {}
-        TokenState::Revoked => {
-            return Err(refused(format!(
-                "token {} ({}) was revoked; make a new one with `hallpass tokens create`",
-                t.id, t.name
-            )));
-        }
-        TokenState::Expired => {
-            return Err(refused(format!(
-                "token {} ({}) expired at {}; make a new one with `hallpass tokens create`",
-                t.id,
-                t.name,
-                t.expires_at.map(Timestamp::to_rfc3339).unwrap_or_default()
-            )));
-        }
+    if let Some(why) = unusable(store, t, now)? {
+        return Err(refused(format!(
+            "{why}; make a new one with `hallpass tokens create`"
+        )));
     }
     let mut user = store
         .user(t.owner)?
@@ -277,6 +325,18 @@ fn acting(store: &Store, t: &ApiToken, now: Timestamp) -> Result<User, Fail> {
     Ok(user)
 }
 
+/// The address failures are counted under: IPv4 as is, IPv6 by its /64 (one host usually
+/// holds a whole /64).
+pub(crate) fn failure_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(_) => ip,
+        std::net::IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            std::net::IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+    }
+}
+
 pub async fn authenticate(s: &Session, args: Authenticate) -> Result<Authenticated, Fail> {
     let Peer::Remote { addr } = s.conn.peer else {
         return Err(Fail::Api(ApiError::conflict(
@@ -289,7 +349,8 @@ pub async fn authenticate(s: &Session, args: Authenticate) -> Result<Authenticat
         )));
     }
     let now = s.broker.now();
-    if let Err(wait) = s.broker.auth_failures.check(addr.ip(), now) {
+    let key = failure_key(addr.ip());
+    if let Err(wait) = s.broker.auth_failures.check(key, now) {
         tracing::warn!(%addr, "API token attempt refused: too many failures from this address");
         return Err(Fail::Api(ApiError::RateLimited {
             retry_after_secs: wait.as_secs().max(1),
@@ -312,17 +373,26 @@ pub async fn authenticate(s: &Session, args: Authenticate) -> Result<Authenticat
     let from = addr.to_string();
     match outcome {
         Err((t, e)) => {
-            let _ = s.broker.auth_failures.hit(addr.ip(), now);
-            let (actor, target, detail) = match &t {
+            let _ = s.broker.auth_failures.hit(key, now);
+            // Whoever presents a refused token is not known to be its owner.
+            let actor = Actor::Remote {
+                address: from.clone(),
+            };
+            let why = match &e {
+                Fail::Api(ApiError::TokenRefused { why }) => why.clone(),
+                _ => "refused".to_string(),
+            };
+            let (target, detail) = match &t {
                 Some(t) => (
-                    owner_actor(store, t.owner)?,
-                    format!("token {} ({})", t.id, t.name),
-                    format!("refused from {from}: {}", t.state_at(now)),
+                    format!(
+                        "token {} ({}) of {}",
+                        t.id,
+                        t.name,
+                        owner_email(store, t.owner)?
+                    ),
+                    format!("refused from {from}: {why}"),
                 ),
                 None => (
-                    Actor::Remote {
-                        address: from.clone(),
-                    },
                     format!("connection from {from}"),
                     "refused: not a valid API token".to_string(),
                 ),
@@ -349,11 +419,16 @@ pub async fn authenticate(s: &Session, args: Authenticate) -> Result<Authenticat
             let actor = Actor::User {
                 id: user.id,
                 email: user.email.clone(),
+                via: Some(id),
             };
             let record = s
                 .broker
                 .commit(|tx| {
+                    // A revocation may have landed since the lookup.
                     let mut t = tx.token(id)?.unwrap_or(t);
+                    if let Some(why) = unusable(tx.store(), &t, now)? {
+                        return Err(refused(why));
+                    }
                     t.last_used_at = Some(now);
                     t.last_used_from = Some(from.clone());
                     tx.put_token(&t)?;
@@ -382,14 +457,10 @@ pub async fn authenticate(s: &Session, args: Authenticate) -> Result<Authenticat
     }
 }
 
-fn owner_actor(store: &Store, owner: UserId) -> Result<Actor, StoreError> {
-    Ok(match store.user(owner)? {
-        Some(u) => Actor::User {
-            id: u.id,
-            email: u.email,
-        },
-        None => Actor::System,
-    })
+fn owner_email(store: &Store, owner: UserId) -> Result<String, StoreError> {
+    Ok(store
+        .user(owner)?
+        .map_or_else(|| owner.to_string(), |u| u.email))
 }
 
 /// The caller of a remote connection, from its token, re-checked on every call.
@@ -410,6 +481,7 @@ pub fn caller_and_token(s: &Session) -> Result<(Caller, ApiToken), Fail> {
         Caller {
             user,
             source: s.conn.source(),
+            via: Some(t.id),
         },
         t,
     ))

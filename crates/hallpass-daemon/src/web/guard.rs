@@ -88,6 +88,14 @@ impl<K: Eq + Hash + Copy> Windows<K> {
             Some(&(start, n)) if now < start.plus(self.window) && n >= self.limit => {
                 Err(now.until(start.plus(self.window)))
             }
+            // Full of live windows: a newcomer could not be counted, so it is not let in.
+            None if counts.len() >= MAX_KEYS
+                && counts
+                    .values()
+                    .all(|(start, _)| now < start.plus(self.window)) =>
+            {
+                Err(self.window)
+            }
             _ => Ok(()),
         }
     }
@@ -98,7 +106,7 @@ impl<K: Eq + Hash + Copy> Windows<K> {
             .counts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if counts.len() >= MAX_KEYS {
+        if counts.len() >= MAX_KEYS && !counts.contains_key(&key) {
             let window = self.window;
             counts.retain(|_, (start, _)| now < start.plus(window));
             if counts.len() >= MAX_KEYS {

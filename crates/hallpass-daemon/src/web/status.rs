@@ -116,6 +116,7 @@ async fn render(
         let actor = Actor::User {
             id: user.id,
             email: user.email.clone(),
+            via: None,
         };
         site.broker
             .commit(|tx| {
@@ -241,6 +242,7 @@ pub async fn release(
     let actor = Actor::User {
         id: user.id,
         email: user.email.clone(),
+        via: None,
     };
     let result = site
         .broker

@@ -352,6 +352,7 @@ mod tests {
                 actor: Actor::User {
                     id: UserId(1),
                     email: "ada@example.com".into(),
+                    via: None,
                 },
                 source: Source::Cli,
                 action: "request.reject".into(),

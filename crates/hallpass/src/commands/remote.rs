@@ -32,7 +32,8 @@ pub struct LoginArgs {
         required_unless_present = "invite"
     )]
     pub token_file: Option<PathBuf>,
-    /// Accept an invite over the network instead: your account gets an API token (90 days)
+    /// Accept an invite over the network instead: your account gets an API token (90 days);
+    /// `-` reads the code from standard input
     #[arg(long, value_name = "CODE")]
     pub invite: Option<String>,
     /// With --invite: the new token's name
@@ -123,6 +124,13 @@ pub fn load(remote: &str) -> Result<Remote, Failure> {
     let stored: StoredLogin = toml::from_str(&text).map_err(|e| {
         Failure::Local(format!("{} is damaged ({e}); log in again", path.display()))
     })?;
+    if stored.remote != remote {
+        return Err(Failure::Local(format!(
+            "{} holds the login for {}, not {remote}; run `hallpass login --remote {remote} …`",
+            path.display(),
+            stored.remote
+        )));
+    }
     Ok(Remote {
         addr: stored.remote,
         token: stored.token,
@@ -216,8 +224,14 @@ pub async fn login(out: Output, a: LoginArgs) -> Result<(), Failure> {
             (user, auth.token)
         }
         (None, Some(code)) => {
+            // `-` reads the code from standard input, out of the process list and shell history.
+            let code = if code == "-" {
+                read_token(Path::new("-"))?
+            } else {
+                code.clone()
+            };
             let (_, accepted) =
-                hallpass_proto::accept_invite_tcp(&remote, code, &a.token_name, &client_name())
+                hallpass_proto::accept_invite_tcp(&remote, &code, &a.token_name, &client_name())
                     .await?;
             remote.token = accepted.token.token.clone();
             (accepted.user, accepted.token.view)
