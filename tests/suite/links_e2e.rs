@@ -550,10 +550,34 @@ fn mail_survives_an_smtp_outage_and_arrives_with_the_right_content() {
             .expect("a status page")
     );
 
+    // Another person opens the form before a restart...
+    let mut second = http.get(&url).call().expect("the link page");
+    let body = second.body_mut().read_to_string().expect("body");
+    let at = body.find(marker).expect("a CSRF field") + marker.len();
+    let csrf_before = body[at..at + body[at..].find('"').expect("end")].to_string();
+
     // A restart during the outage loses nothing: the outbox is in the store.
     d.stop();
     d.restart();
     assert_eq!(outbox(&d).len(), 2, "both messages still wait");
+
+    // ...and submits it after: the form's CSRF key is the store's, not the old process's.
+    let resp = http
+        .post(&url)
+        .send_form([
+            ("csrf", csrf_before.as_str()),
+            ("name", "Walt Vendor"),
+            ("email", "walt@vendor.example"),
+            ("company", "Vendor Ltd"),
+            ("justification", "SUP-43"),
+            ("duration", "1h"),
+        ])
+        .expect("submit after the restart");
+    assert_eq!(
+        resp.status().as_u16(),
+        303,
+        "a form from before the restart was refused"
+    );
 
     // The server comes up: both arrive, the outbox empties.
     let sink = Sink::start(smtp, d.dir.path());

@@ -27,6 +27,8 @@ pub mod meta {
     /// The SHA-256 (hex) of the SCIM bearer token.
     pub const SCIM_TOKEN: &[u8] = b"scim_token";
     pub const NEXT_TOKEN_ID: &[u8] = b"next_token_id";
+    /// The access-link site's CSRF signing key (hex), kept so forms survive a restart.
+    pub const WEB_CSRF_KEY: &[u8] = b"web_csrf_key";
 }
 
 /// Length of a deadline key: timestamp (8) ‖ kind (1) ‖ id (8).

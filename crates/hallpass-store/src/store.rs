@@ -758,6 +758,11 @@ impl Store {
             .collect()
     }
 
+    /// The access-link site's CSRF key (hex), once the site first started.
+    pub fn csrf_key(&self) -> Result<Option<String>, StoreError> {
+        self.meta::<String>(meta::WEB_CSRF_KEY)
+    }
+
     /// The SHA-256 (hex) of the SCIM bearer token, once an admin made one.
     pub fn scim_token_hash(&self) -> Result<Option<String>, StoreError> {
         self.meta::<String>(meta::SCIM_TOKEN)

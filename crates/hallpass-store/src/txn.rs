@@ -499,6 +499,16 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
+    /// The access-link site's CSRF key, once the site first started.
+    pub fn csrf_key(&self) -> Result<Option<String>, StoreError> {
+        self.record(Table::Meta, meta::WEB_CSRF_KEY)
+    }
+
+    pub fn set_csrf_key(&mut self, key_hex: &str) -> Result<(), StoreError> {
+        self.put_record(Table::Meta, meta::WEB_CSRF_KEY, &key_hex);
+        Ok(())
+    }
+
     pub fn scim_token_hash(&self) -> Result<Option<String>, StoreError> {
         self.record(Table::Meta, meta::SCIM_TOKEN)
     }

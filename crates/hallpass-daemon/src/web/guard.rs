@@ -16,15 +16,22 @@ use sha2::Sha256;
 /// How long a rendered form may be submitted.
 pub const CSRF_MAX_AGE: Duration = Duration::from_secs(2 * 3600);
 
-/// Signs and checks form tokens with a key that lives only in this process.
+/// Signs and checks form tokens with the site's key (kept in the store, so a form rendered
+/// before a restart still submits after it).
 pub struct Csrf {
     key: [u8; 32],
 }
 
 impl Csrf {
+    /// A fresh random key (tests; the site uses [`Csrf::with_key`] with the stored one).
+    #[cfg(test)]
     pub fn new() -> Csrf {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("invariant: the OS random source is available");
+        Csrf { key }
+    }
+
+    pub fn with_key(key: [u8; 32]) -> Csrf {
         Csrf { key }
     }
 

@@ -106,12 +106,31 @@ fn origin_of(base: &str) -> String {
     }
 }
 
-/// The site's routes and guards, on `broker`.
-pub fn router(broker: Arc<Broker>) -> Router {
+/// The site's CSRF key: the stored one, or a new one stored now (the first start).
+async fn csrf_key(broker: &Broker) -> Result<[u8; 32], crate::broker::Fail> {
+    let decode = |hex_key: &str| -> Option<[u8; 32]> { hex::decode(hex_key).ok()?.try_into().ok() };
+    if let Some(k) = broker.store().csrf_key()?.as_deref().and_then(decode) {
+        return Ok(k);
+    }
+    let fresh = crate::broker::random_hex(32);
+    let stored = broker
+        .commit(|tx| {
+            if let Some(k) = tx.csrf_key()?.filter(|k| decode(k).is_some()) {
+                return Ok(k);
+            }
+            tx.set_csrf_key(&fresh)?;
+            Ok(fresh.clone())
+        })
+        .await?;
+    Ok(decode(&stored).expect("invariant: the stored key is 32 bytes of hex"))
+}
+
+/// The site's routes and guards, on `broker`, signing forms with `csrf_key`.
+pub fn router(broker: Arc<Broker>, csrf_key: [u8; 32]) -> Router {
     let cfg = broker.config().web.clone();
     let base_url = cfg.base_url().unwrap_or_else(|| "http://localhost".into());
     let site = Arc::new(Site {
-        csrf: guard::Csrf::new(),
+        csrf: guard::Csrf::with_key(csrf_key),
         limits: guard::Limits::new(cfg.requests_per_minute, cfg.submissions_per_hour),
         origin: origin_of(&base_url),
         base_url,
@@ -300,7 +319,14 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let app = router(broker);
+    let key = match csrf_key(&broker).await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e.into_api(), "cannot load the site's CSRF key; the site is not served");
+            return;
+        }
+    };
+    let app = router(broker, key);
     let mut conns = JoinSet::new();
     if let Ok(a) = listener.local_addr() {
         tracing::info!(address = %a, tls = tls.is_some(), "access-link site listening");
