@@ -613,6 +613,62 @@ fn mail_survives_an_smtp_outage_and_arrives_with_the_right_content() {
     );
 }
 
+/// The TLS SMTP sink (`tests/python/smtp_tls_sink.py`) in `mode`, as user `mailer`.
+fn tls_sink(port: u16, mode: &str, pki: &crate::remote::Pki, out: &Path) -> Proc {
+    let proc = Proc(
+        Command::new("python3")
+            .arg("-u")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("python/smtp_tls_sink.py"))
+            .arg(port.to_string())
+            .arg(mode)
+            .arg(pki.path("server.crt"))
+            .arg(pki.path("server.key"))
+            .arg(out)
+            .args(["mailer", "s3cret"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the TLS SMTP sink"),
+    );
+    wait_until(WAIT, "the TLS SMTP sink to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    proc
+}
+
+#[test]
+fn invites_are_mailed_over_tls_and_starttls_with_credentials_and_a_private_ca() {
+    let pki = crate::remote::Pki::new();
+    for mode in ["tls", "starttls"] {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("mail.log");
+        let creds = dir.path().join("smtp.creds");
+        std::fs::write(&creds, "mailer\ns3cret\n").expect("credentials");
+        let _sink = tls_sink(port, mode, &pki, &out);
+        let d = Daemon::start_with(
+            "",
+            &format!(
+                "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"{mode}\"\nca_file = \"{}\"\n\
+                 credentials_file = \"{}\"\nfrom = \"E2E Corp access <access@e2e.example>\"\n\
+                 retry_initial = \"1s\"\nretry_max = \"1s\"\ntimeout = \"5s\"\n",
+                pki.path("ca.crt").display(),
+                creds.display()
+            ),
+        );
+        d.signup("ada@example.com", "Ada Admin");
+        let invite = d.invite("grace@example.com", "Grace Hopper", "grantee");
+        let code = invite["code"].as_str().expect("invite code").to_string();
+        wait_until(WAIT, &format!("the invite over {mode}"), || {
+            let t = std::fs::read_to_string(&out).unwrap_or_default();
+            t.contains("To: grace@example.com") && t.contains(&code)
+        });
+        let mail = std::fs::read_to_string(&out).expect("mail log");
+        assert!(mail.contains("authenticated as mailer"), "{mode}: {mail}");
+        wait_until(WAIT, "the outbox to empty", || outbox(&d).is_empty());
+    }
+}
+
 #[test]
 fn the_site_speaks_https_when_given_a_certificate() {
     let dir = tempfile::tempdir().expect("tempdir");

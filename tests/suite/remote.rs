@@ -31,12 +31,12 @@ fn openssl(args: &[&str], dir: &Path) {
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA.
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
         openssl(
@@ -117,7 +117,7 @@ impl Pki {
         Pki { dir }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
@@ -137,13 +137,7 @@ fn remote_daemon(pki: &Pki, extra: &str) -> (Daemon, String) {
             pki.s("server.key"),
         ),
     );
-    d.ok(&[
-        "signup",
-        "--email",
-        "ada@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("ada@example.com", "Ada Admin");
     (d, format!("127.0.0.1:{port}"))
 }
 

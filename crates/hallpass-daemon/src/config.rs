@@ -382,6 +382,9 @@ pub struct SmtpConfig {
     pub tls: SmtpTls,
     /// A file with the user name on its first line and the password on its second.
     pub credentials_file: Option<PathBuf>,
+    /// A PEM CA certificate to trust for the server besides the public roots (an internal
+    /// relay with a private CA).
+    pub ca_file: Option<PathBuf>,
     /// The sender, e.g. `Example Corp access <access@example.com>`.
     pub from: String,
     /// First delay before retrying a message the server did not take; doubles up to retry_max.
@@ -401,6 +404,7 @@ impl Default for SmtpConfig {
             port: None,
             tls: SmtpTls::Starttls,
             credentials_file: None,
+            ca_file: None,
             from: "hallpass <hallpass@localhost>".into(),
             retry_initial: Duration::from_secs(10),
             retry_max: Duration::from_secs(600),

@@ -276,6 +276,22 @@ fn transport(cfg: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Str
         SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
     };
     let mut builder = builder.port(cfg.port()).timeout(Some(cfg.timeout));
+    if let Some(ca) = &cfg.ca_file
+        && cfg.tls != SmtpTls::None
+    {
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+        let pem = std::fs::read(ca).map_err(|e| format!("smtp.ca_file {}: {e}", ca.display()))?;
+        let cert = Certificate::from_pem(&pem)
+            .map_err(|e| format!("smtp.ca_file {}: {e}", ca.display()))?;
+        let params = TlsParameters::builder(host.to_string())
+            .add_root_certificate(cert)
+            .build_rustls()
+            .map_err(|e| format!("smtp: TLS setup: {e}"))?;
+        builder = builder.tls(match cfg.tls {
+            SmtpTls::Tls => Tls::Wrapper(params),
+            _ => Tls::Required(params),
+        });
+    }
     if let Some(path) = &cfg.credentials_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("smtp.credentials_file {}: {e}", path.display()))?;

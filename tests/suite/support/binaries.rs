@@ -192,6 +192,11 @@ impl Daemon {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `hallpass signup` as the current OS user: the first admin.
+    pub fn signup(&self, email: &str, name: &str) {
+        self.ok(&["signup", "--email", email, "--name", name]);
+    }
+
     /// `hallpass --json users invite …` as the admin (the current OS user): the invite, with
     /// its code.
     pub fn invite(&self, email: &str, name: &str, role: &str) -> serde_json::Value {
