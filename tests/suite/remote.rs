@@ -11,8 +11,8 @@ use hallpass_core::user::Role;
 use hallpass_proto::{ApiError, ClientHello, NewToken, PROTOCOL_VERSION, Remote, TokenRef};
 use serde_json::Value;
 
-use crate::support::binaries::{Daemon, binary, free_port, wait_until};
-use crate::support::harness::{TestDaemon, ctx};
+use crate::support::binaries::{Daemon, binary, free_port, wait_until as wait_until_sync};
+use crate::support::harness::{TestDaemon, ctx, wait_until};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -345,7 +345,7 @@ fn wrong_expired_and_scoped_tokens_are_refused_and_failures_are_rate_limited() {
         "a fresh token logs in"
     );
     let mut last = String::new();
-    wait_until(WAIT, "the short token to expire", || {
+    wait_until_sync(WAIT, "the short token to expire", || {
         let out = other.remote_cmd(&["whoami"]);
         last = stderr(&out);
         out.status.code() == Some(4)
@@ -504,18 +504,11 @@ async fn a_tcp_connection_without_a_token_gets_nothing_and_is_closed() {
         "{users:?}"
     );
     // Not authenticated within auth_timeout: the daemon hangs up.
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        if client.whoami(ctx()).await.is_err() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the connection stayed open"
-        );
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("the daemon to close the unauthenticated connection", || {
+        let c = client.clone();
+        async move { c.whoami(ctx()).await.is_err() }
+    })
+    .await;
     // A token sent as a unix-socket `hello` would be nothing: prove a real one still works.
     let made = d.json(None, &["tokens", "create", "--name", "probe"]);
     let remote = Remote {
@@ -881,26 +874,23 @@ async fn unauthenticated_connections_are_capped_per_address() {
         );
     }
     // The handshake of a dropped connection fails; wait for the listener to see them all.
-    let mut dropped = false;
-    let deadline = std::time::Instant::now() + WAIT;
-    while !dropped {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a ninth unauthenticated connection was served"
-        );
-        dropped = hallpass_proto::open_tls(&addr, Some(&ca), None)
-            .await
-            .is_err();
-    }
+    wait_until("a ninth unauthenticated connection to be dropped", || {
+        let ca = ca.clone();
+        let addr = addr.clone();
+        async move {
+            hallpass_proto::open_tls(&addr, Some(&ca), None)
+                .await
+                .is_err()
+        }
+    })
+    .await;
     // Authenticating frees a place.
     let made = d.json(None, &["tokens", "create", "--name", "frees"]);
     drop(idle.pop());
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        match hallpass_proto::connect_tcp(&remote_for(&addr, &made, &pki), "test").await {
-            Ok(_) => break,
-            Err(e) => assert!(std::time::Instant::now() < deadline, "no place freed: {e}"),
-        }
-        tokio::task::yield_now().await;
-    }
+    let remote = remote_for(&addr, &made, &pki);
+    wait_until("a place to be freed", || {
+        let r = remote.clone();
+        async move { hallpass_proto::connect_tcp(&r, "test").await.is_ok() }
+    })
+    .await;
 }

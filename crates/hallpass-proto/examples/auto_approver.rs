@@ -14,7 +14,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("auto-approving as {} ({})", me.email, me.id);
 
     // Take the head before the first look, so nothing submitted meanwhile is missed.
-    let mut cursor = events_since(&client, FROM_NOW, 0).await?.cursor;
+    let mut cursor = common::events_since(&client, FROM_NOW, 0).await?.cursor;
     let mut skipped = HashSet::new();
     loop {
         decide_pending(&client, &args, &mut skipped).await?;
@@ -69,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
         }
         // Anything may make a request approvable (a new request, a group change): look again.
         loop {
-            let batch = events_since(&client, cursor, WAIT_MS).await?;
+            let batch = common::events_since(&client, cursor, WAIT_MS).await?;
             cursor = cursor.max(batch.cursor);
             if !batch.events.is_empty() {
                 break;
@@ -178,20 +178,4 @@ fn limits(args: &Args) -> String {
         out += &format!(", requester in {group}");
     }
     out
-}
-
-/// One long poll: the daemon answers as soon as there is an event, or empty after `wait_ms`.
-async fn events_since(
-    client: &HallpassClient,
-    cursor: u64,
-    wait_ms: u32,
-) -> anyhow::Result<hallpass_proto::EventBatch> {
-    // The request's deadline must outlast the wait, or tarpc drops the call first.
-    let mut ctx = tarpc::context::current();
-    ctx.deadline =
-        Instant::now() + Duration::from_millis(u64::from(wait_ms)) + Duration::from_secs(10);
-    Ok(client
-        .events_since(ctx, cursor, 100, wait_ms)
-        .await
-        .context("events_since")??)
 }

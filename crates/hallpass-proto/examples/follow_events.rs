@@ -10,11 +10,9 @@
 mod common;
 
 use std::io::Write;
-use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use clap::Parser;
-use hallpass_proto::{FROM_NOW, HallpassClient};
+use hallpass_proto::FROM_NOW;
 
 /// How long one `events_since` call may wait for the next event (the daemon caps it at 60 s).
 const WAIT_MS: u32 = 25_000;
@@ -40,13 +38,13 @@ async fn main() -> anyhow::Result<()> {
     let mut cursor = match args.from {
         Some(n) => n,
         // FROM_NOW answers at once with no events and the current head.
-        None => events_since(&client, FROM_NOW, 0).await?.cursor,
+        None => common::events_since(&client, FROM_NOW, 0).await?.cursor,
     };
     eprintln!("following events after cursor {cursor}");
     let mut printed = 0u64;
     let mut stdout = std::io::stdout().lock();
     while args.limit.is_none_or(|limit| printed < limit) {
-        let batch = events_since(&client, cursor, WAIT_MS).await?;
+        let batch = common::events_since(&client, cursor, WAIT_MS).await?;
         for event in &batch.events {
             writeln!(stdout, "{}", serde_json::to_string(event)?)?;
             stdout.flush()?;
@@ -59,20 +57,4 @@ async fn main() -> anyhow::Result<()> {
         cursor = cursor.max(batch.cursor);
     }
     Ok(())
-}
-
-/// One long poll: the daemon answers as soon as there is an event, or empty after `wait_ms`.
-async fn events_since(
-    client: &HallpassClient,
-    cursor: u64,
-    wait_ms: u32,
-) -> anyhow::Result<hallpass_proto::EventBatch> {
-    // The request's deadline must outlast the wait, or tarpc drops the call first.
-    let mut ctx = tarpc::context::current();
-    ctx.deadline =
-        Instant::now() + Duration::from_millis(u64::from(wait_ms)) + Duration::from_secs(10);
-    Ok(client
-        .events_since(ctx, cursor, 100, wait_ms)
-        .await
-        .context("events_since")??)
 }

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use std::time::{Duration, Instant};
+
 use anyhow::Context as _;
 use hallpass_proto::{Endpoint, HallpassClient, Remote, ServerHello};
 
@@ -48,4 +50,21 @@ impl Connect {
             .await
             .with_context(|| format!("connecting to hallpassd at {endpoint}"))
     }
+}
+
+/// One long poll: the daemon answers as soon as there is an event, or empty after `wait_ms`.
+#[allow(dead_code)] // each example compiles this module; not every one follows events
+pub async fn events_since(
+    client: &HallpassClient,
+    cursor: u64,
+    wait_ms: u32,
+) -> anyhow::Result<hallpass_proto::EventBatch> {
+    // The request's deadline must outlast the wait, or tarpc drops the call first.
+    let mut ctx = tarpc::context::current();
+    ctx.deadline =
+        Instant::now() + Duration::from_millis(u64::from(wait_ms)) + Duration::from_secs(10);
+    Ok(client
+        .events_since(ctx, cursor, 100, wait_ms)
+        .await
+        .context("events_since")??)
 }
