@@ -22,13 +22,7 @@ fn signup_invite_request_approve_expire_and_audit() {
     let d = Daemon::start();
     let (grant, revoke, log) = recording_scripts(d.dir.path());
 
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
     // Signup is closed once an admin exists.
     let again = d.cli(&["signup", "--email", "eve@example.com", "--name", "Eve"]);
     assert_eq!(
@@ -141,13 +135,7 @@ fn signup_invite_request_approve_expire_and_audit() {
 fn grants_that_expire_while_the_daemon_is_down_are_revoked_at_start() {
     let mut d = Daemon::start();
     let (grant, revoke, log) = recording_scripts(d.dir.path());
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
     sandbox_integration(&d, &grant, &revoke, "db:read");
     d.ok(&[
         "flows",

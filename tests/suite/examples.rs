@@ -22,13 +22,7 @@ const WAIT: Duration = Duration::from_secs(20);
 /// one OS user). Groups: `oncall` (the admin) and `empty`.
 fn daemon() -> Daemon {
     let d = Daemon::start();
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
     let (grant, revoke, _log) = recording_scripts(d.dir.path());
     sandbox_integration(&d, &grant, &revoke, "db:read,write");
     for (flow, target) in [

@@ -25,13 +25,7 @@ fn status_of<'a>(users: &'a [serde_json::Value], email: &str) -> &'a str {
 #[test]
 fn import_refuses_bad_rows_shows_the_diff_and_applies_on_yes() {
     let d = Daemon::start();
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
     let dir = d.dir.path();
 
     let bad = dir.join("bad.csv");

@@ -247,13 +247,7 @@ fn output_dir(test: &str) -> PathBuf {
 
 /// The admin, an SSH integration (fresh CA) and an access-link flow approved by admins.
 fn ssh_link_policy(d: &Daemon) -> String {
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
     let dir = d.dir.path();
     let ca = dir.join("ca");
     keygen(&ca);
@@ -454,13 +448,7 @@ fn mail_survives_an_smtp_outage_and_arrives_with_the_right_content() {
          from = \"E2E Corp access <access@e2e.example>\"\nretry_initial = \"1s\"\nretry_max = \"1s\"\ntimeout = \"5s\"\n"
         ),
     );
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
 
     // The server is down: the invite is queued, retried, and visible to admins.
     let invite = d.json(
@@ -709,13 +697,7 @@ fn the_site_speaks_https_when_given_a_certificate() {
             key.display()
         ),
     );
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
     let url = format!("https://127.0.0.1:{port}/");
     let mut headers = String::new();
     wait_until(WAIT, "the HTTPS site to answer", || {

@@ -62,13 +62,7 @@ approvers = ["admins"]
 #[test]
 fn apply_export_round_trip_prune_and_refusals() {
     let d = Daemon::start();
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
     let dir = d.dir.path();
     let first = policy(dir, "policy.toml", 8, true);
     let f = first.display().to_string();

@@ -395,13 +395,7 @@ fn an_admin_sets_up_postgres_and_a_grantee_connects_with_the_cli() {
 
     let pg = PgServer::start();
     let d = Daemon::start();
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
 
     // A bad definition names the file and the problem, and creates nothing.
     let bad = d.dir.path().join("bad.toml");

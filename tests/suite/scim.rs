@@ -1401,13 +1401,7 @@ fn an_identity_provider_provisions_through_the_real_daemon_with_the_cli_token() 
         "",
         &format!("[web]\nlisten = \"127.0.0.1:{port}\"\n[scim]\nenabled = true\n"),
     );
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
     let out = d.cli(&["scim", "token"]);
     assert!(out.status.success(), "{out:?}");
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();

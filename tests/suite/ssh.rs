@@ -154,13 +154,7 @@ fn world() -> World {
     let sshd = Sshd::start(&dir, &ca.with_extension("pub"), &krl);
 
     // The admin signs up and adds the SSH integration from a TOML file.
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
     let toml = dir.join("ssh.toml");
     std::fs::write(
         &toml,

@@ -141,13 +141,7 @@ fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
 fn approve_in_the_tui_and_watch_it_become_active_for_the_requester() {
     let d = Daemon::start();
     let (grant, revoke, _log) = recording_scripts(d.dir.path());
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
 
     // The requester is a second OS user when we can create one (root); otherwise the admin
     // requests through a flow that allows self-approval and watches their own My access.
@@ -294,4 +288,115 @@ fn approve_in_the_tui_and_watch_it_become_active_for_the_requester() {
             "{pane} exit status"
         );
     }
+}
+
+/// An editor for the test: the first time, it breaks the flow's text; opened again (the text
+/// now carries the TUI's `# !` error notes), it reads a new maximum from the terminal, as a
+/// person would type it, and fixes the text.
+fn scripted_editor(dir: &Path) -> PathBuf {
+    let path = dir.join("editor.sh");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\n\
+         if grep -q '^# ! ' \"$1\"; then\n\
+         \x20 printf 'new max_duration? '\n\
+         \x20 read -r v\n\
+         \x20 sed -i -e 's/^enabled = maybe/enabled = true/' -e \"s/^max_duration = .*/max_duration = $v/\" \"$1\"\n\
+         else\n\
+         \x20 sed -i 's/^enabled = true/enabled = maybe/' \"$1\"\n\
+         fi\n",
+    )
+    .expect("write the editor");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+#[test]
+fn edit_a_flow_in_the_editor_from_the_tui_fix_an_error_and_apply_the_plan() {
+    let d = Daemon::start();
+    let (grant, revoke, _log) = recording_scripts(d.dir.path());
+    d.signup("admin@example.com", "Ada Admin");
+    sandbox_db_read(&d, &grant, &revoke, false);
+    let before = d.json(None, &["flows", "show", "db-read"]);
+    assert_eq!(before["flow"]["max_duration"], 3600, "{before}");
+
+    let tmux = Tmux::new(d.dir.path());
+    let env = vec![
+        (
+            "EDITOR",
+            scripted_editor(d.dir.path()).display().to_string(),
+        ),
+        ("VISUAL", String::new()),
+        (
+            "HALLPASS_TUI_LOG",
+            d.dir.path().join("tui.log").display().to_string(),
+        ),
+    ];
+    let cmd = vec![
+        binary("hallpass").display().to_string(),
+        "--socket".into(),
+        d.socket.display().to_string(),
+    ];
+    tmux.start("admin", &env, &cmd);
+    tmux.wait_for("admin", Duration::from_secs(20), "the dashboard", |s| {
+        s.contains("Needs attention")
+    });
+    tmux.keys("admin", &["7"]);
+    tmux.wait_for("admin", Duration::from_secs(20), "the flows list", |s| {
+        s.lines()
+            .any(|l| l.contains("│db-read") && l.contains("any-of"))
+    });
+
+    // E opens the editor, which breaks the text: the TUI explains, and nothing is sent.
+    tmux.keys("admin", &["E"]);
+    tmux.wait_for("admin", Duration::from_secs(20), "the parse error", |s| {
+        s.contains("cannot save this text") && s.contains("enabled = maybe")
+    });
+    // e reopens it; the editor asks on the terminal, and what is typed reaches it.
+    tmux.keys("admin", &["e"]);
+    tmux.wait_for(
+        "admin",
+        Duration::from_secs(20),
+        "the editor's prompt",
+        |s| s.contains("new max_duration?"),
+    );
+    tmux.keys("admin", &["1800", "Enter"]);
+    let plan = tmux.wait_for("admin", Duration::from_secs(20), "the plan", |s| {
+        s.contains("Save flow db-read?")
+    });
+    assert!(
+        plan.contains("~ update flow db-read") && plan.contains("max_duration: 3600 → 1800"),
+        "{plan}"
+    );
+    assert_eq!(
+        d.json(None, &["flows", "show", "db-read"])["flow"]["max_duration"],
+        3600,
+        "nothing changes before the plan is confirmed"
+    );
+
+    tmux.keys("admin", &["y"]);
+    tmux.wait_for(
+        "admin",
+        Duration::from_secs(20),
+        "the change applied",
+        |s| s.contains("Applied 1 change"),
+    );
+    let after = d.json(None, &["flows", "show", "db-read"]);
+    assert_eq!(after["flow"]["max_duration"], 1800, "{after}");
+    assert_eq!(after["flow"]["enabled"], true, "{after}");
+    // The list shows the new maximum, and the audit log has the change by the TUI.
+    tmux.wait_for("admin", Duration::from_secs(20), "the new maximum", |s| {
+        s.lines()
+            .any(|l| l.contains("│db-read") && l.contains("30m"))
+    });
+    let audit = d.json(None, &["audit", "--action", "flow.update"]);
+    assert!(
+        audit.as_array().is_some_and(|a| a
+            .iter()
+            .any(|e| e["source"] == "tui" && e["target"] == "flow db-read")),
+        "{audit}"
+    );
+
+    tmux.keys("admin", &["q"]);
+    assert_eq!(tmux.wait_exit("admin", Duration::from_secs(10)), "0");
 }

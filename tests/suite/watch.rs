@@ -88,7 +88,7 @@ fn watch_config(burst_window: &str) -> String {
 }
 
 fn signup(d: &Daemon) {
-    d.ok(&["signup", "--email", ADMIN_EMAIL, "--name", "Ada Admin"]);
+    d.signup(ADMIN_EMAIL, "Ada Admin");
 }
 
 /// Invites dev and accepts as OS user `uid`.

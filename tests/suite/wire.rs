@@ -67,13 +67,7 @@ fn refusal(out: &Output) -> Value {
 
 fn signed_up() -> Daemon {
     let d = Daemon::start();
-    d.ok(&[
-        "signup",
-        "--email",
-        "admin@example.com",
-        "--name",
-        "Ada Admin",
-    ]);
+    d.signup("admin@example.com", "Ada Admin");
     d
 }
 

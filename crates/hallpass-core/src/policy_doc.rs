@@ -155,6 +155,70 @@ fn kind_changes(
 }
 
 impl PolicyDoc {
+    /// The document as TOML (the form `hallpass export` writes and `hallpass apply` reads),
+    /// without the daemon's `updated_at` stamps.
+    pub fn to_toml(&self) -> Result<String, String> {
+        let mut v = toml::Value::try_from(self)
+            .map_err(|e| format!("cannot encode the policy as TOML: {e}"))?;
+        if let toml::Value::Table(t) = &mut v {
+            for kind in KINDS {
+                match t.get_mut(kind) {
+                    Some(toml::Value::Array(items)) if items.is_empty() => {
+                        t.remove(kind);
+                    }
+                    Some(toml::Value::Array(items)) => {
+                        for item in items {
+                            if let toml::Value::Table(o) = item {
+                                o.remove("updated_at");
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        toml::to_string_pretty(&v).map_err(|e| format!("cannot encode the policy as TOML: {e}"))
+    }
+
+    /// Parses a policy document; a syntax or type error names the line and column.
+    pub fn from_toml(text: &str) -> Result<PolicyDoc, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+/// The table names of a policy document's three kinds of object.
+pub const KINDS: [&str; 3] = ["integration", "bundle", "flow"];
+
+/// The 1-based line of the `[[kind]]` table whose `name` is `name`, in a policy document's text.
+pub fn line_of(text: &str, kind: &str, name: &str) -> Option<usize> {
+    let header = format!("[[{kind}]]");
+    let mut in_kind = false;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            in_kind = l == header;
+            continue;
+        }
+        if in_kind
+            && let Some(v) = l.strip_prefix("name")
+            && v.trim_start().starts_with('=')
+            && v.contains(&format!("\"{name}\""))
+        {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// Where a refusal about `field` ("flow db-read: max_duration", the form the daemon's checks
+/// name objects in) points in a policy document's text: the object's line.
+pub fn line_of_field(text: &str, field: &str) -> Option<usize> {
+    let mut words = field.split_whitespace();
+    let (kind, name) = (words.next()?, words.next()?);
+    line_of(text, kind, name.trim_end_matches(':'))
+}
+
+impl PolicyDoc {
     fn maps(&self) -> [(&'static str, BTreeMap<String, Value>); 3] {
         [
             (

@@ -1,8 +1,9 @@
 //! Effects: what `update` asks the runtime to do (`Cmd`), and the queries and actions it may
 //! name. Invariant: a `Cmd` is plain data; only the runtime turns it into IO.
 
+use hallpass_core::policy_doc::PolicyDoc;
 use hallpass_core::user::Role;
-use hallpass_core::{FlowName, GrantId, RequestId, Timestamp, UserId};
+use hallpass_core::{FlowName, GrantId, IntegrationName, RequestId, Timestamp, UserId};
 use hallpass_proto::{
     AgainArgs, AuditQuery, ExtendArgs, GrantQuery, InviteArgs, NewRequest, RequestQuery,
 };
@@ -17,6 +18,9 @@ pub enum Cmd {
     Act(Action),
     /// The connection is gone: connect again (with backoff) and report `Msg::Connected`.
     Reconnect,
+    /// Suspend the TUI, open `$VISUAL`/`$EDITOR` on the draft's text, and report
+    /// `Msg::Edited` when it exits.
+    Edit(crate::edit::Draft),
 }
 
 /// Which list a page of requests is for.
@@ -127,4 +131,14 @@ pub enum Action {
     },
     CreateLink(hallpass_proto::NewLink),
     RevokeLink(hallpass_core::LinkId),
+    /// The daemon's plan for a policy document (nothing applied). Answered as
+    /// `Reply::Policy` whatever the outcome, so the edit overlay can show a refusal.
+    PlanPolicy(PolicyDoc),
+    /// Applies a document if its plan still has this fingerprint (`Reply::Policy` too).
+    ApplyPolicy {
+        doc: PolicyDoc,
+        expect: String,
+    },
+    /// Checks an integration's connection (changes nothing); answered as `Reply::Checks`.
+    TestIntegration(IntegrationName),
 }

@@ -1009,6 +1009,16 @@ fn answer_audit(app: &mut App, mut cmds: Vec<crate::effect::Cmd>) {
     }
 }
 
+/// The fixture integrations, bundles and flows as one policy document (what the daemon would
+/// plan against).
+pub fn policy() -> hallpass_core::policy_doc::PolicyDoc {
+    hallpass_core::policy_doc::PolicyDoc {
+        integrations: integrations(),
+        bundles: bundles(),
+        flows: flows().into_iter().map(|f| f.flow).collect(),
+    }
+}
+
 /// An app at the fixed clock, connected as `me`, with every fixture loaded.
 pub fn app(me: UserView, width: u16, height: u16, theme: Theme) -> App {
     let mut app = App::new(NOW, 0, theme, width, height);

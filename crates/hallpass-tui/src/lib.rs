@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod display;
+pub mod edit;
 pub mod effect;
 pub mod field;
 pub mod fixture;

@@ -7,10 +7,11 @@ use hallpass_core::credential::Credentials;
 use hallpass_core::event::Event;
 use hallpass_core::flow::Flow;
 use hallpass_core::integration::{Bundle, Integration};
-use hallpass_core::{GrantId, Timestamp};
+use hallpass_core::policy_doc::PolicyPlan;
+use hallpass_core::{GrantId, IntegrationName, Timestamp};
 use hallpass_proto::{
-    ApiError, AuditVerification, DaemonStatus, FlowView, GrantView, GroupView, InviteCreated, Page,
-    RequestQuery, RequestView, ServerHello, UserView, WhoAmI,
+    ApiError, AuditVerification, CheckView, DaemonStatus, FlowView, GrantView, GroupView,
+    InviteCreated, Page, RequestQuery, RequestView, ServerHello, UserView, WhoAmI,
 };
 
 use crate::effect::{GrantsFor, RequestsFor, UsersFor};
@@ -41,6 +42,11 @@ pub enum Msg {
     Failed(Failure),
     /// New daemon events from the long-poll.
     Events(Vec<Event>),
+    /// The editor opened on `draft` exited: the text it saved, or why it could not run.
+    Edited {
+        draft: crate::edit::Draft,
+        outcome: Result<String, String>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -81,6 +87,16 @@ pub enum Reply {
         answer: Result<Credentials, CallError>,
     },
     Links(Vec<hallpass_proto::LinkView>),
+    /// A policy plan (`applied` false) or its application, a refusal included.
+    Policy {
+        applied: bool,
+        answer: Result<PolicyPlan, CallError>,
+    },
+    /// An integration's connection checks, a refusal included.
+    Checks {
+        integration: IntegrationName,
+        answer: Result<Vec<CheckView>, CallError>,
+    },
     Done(Done),
 }
 

@@ -43,6 +43,10 @@ pub enum Overlay {
     /// My access: one grant's credentials. They live only here, and are dropped when this
     /// closes.
     Credentials(CredentialsView),
+    /// Flows, bundles, integrations: the plan for text saved in the editor, or what is wrong.
+    Edit(crate::edit::EditView),
+    /// Integrations: the connection checks of one integration.
+    Checks(screens::catalog::ChecksView),
 }
 
 #[derive(Clone, Debug)]
@@ -306,6 +310,8 @@ pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
             }
             _ => true,
         },
+        Overlay::Edit(v) => crate::edit::key(app, v, key, &mut cmds),
+        Overlay::Checks(_) => !matches!(key.code, KeyCode::Enter | KeyCode::Char('q')),
         Overlay::AuditFilter(f) => {
             if key.code == KeyCode::Enter && !key.modifiers.contains(KeyModifiers::SHIFT) {
                 let filter = f.clone();
@@ -439,6 +445,8 @@ pub fn render(app: &App, overlay: &Overlay, area: Rect, buf: &mut Buffer) {
             f.render(app, inner, buf);
         }
         Overlay::Credentials(c) => render_credentials(app, c, area, buf),
+        Overlay::Edit(v) => render_edit(app, v, area, buf),
+        Overlay::Checks(c) => render_checks(app, c, area, buf),
         Overlay::LinkUrl(c) => {
             let inner = frame(app, area, buf, 84, 10, "Access link created");
             let expires = c.link.expires_at.map_or_else(
@@ -475,6 +483,116 @@ pub fn render(app: &App, overlay: &Overlay, area: Rect, buf: &mut Buffer) {
                 .render(inner, buf);
         }
     }
+}
+
+/// A wide overlay of `lines` (wrapped to fit) with `keys` as its last line.
+fn render_lines(
+    app: &App,
+    area: Rect,
+    buf: &mut Buffer,
+    title: &str,
+    mut lines: Vec<Line<'_>>,
+    keys: &[(&str, &str)],
+) {
+    let w = area.width.saturating_sub(4).clamp(area.width.min(60), 100);
+    let inner_w = usize::from(w.saturating_sub(2)).max(1);
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_w))
+        .sum();
+    let inner = frame(app, area, buf, w, rows as u16 + 4, title);
+    lines.push(Line::from(""));
+    lines.push(hint(app, keys));
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}
+
+fn render_edit(app: &App, v: &crate::edit::EditView, area: Rect, buf: &mut Buffer) {
+    use crate::edit::EditState;
+    let t = app.theme;
+    let label = v.draft.label();
+    let (title, lines, keys): (String, Vec<Line>, &[(&str, &str)]) = match &v.state {
+        EditState::Checking(_) => (
+            format!("Saving {label}"),
+            vec![Line::from("Asking hallpassd for the plan…")],
+            &[("Esc", "discard")],
+        ),
+        EditState::Applying => (
+            format!("Saving {label}"),
+            vec![Line::from("Applying…")],
+            &[("Esc", "close")],
+        ),
+        EditState::Plan { plan, .. } => {
+            let mut lines = vec![
+                Line::from("Nothing has changed yet. The plan:"),
+                Line::from(""),
+            ];
+            for l in crate::edit::plan_lines(plan) {
+                let style = match l.chars().next() {
+                    Some('+') => t.good(),
+                    Some('-') => t.bad(),
+                    Some('~') => t.warn(),
+                    _ => t.plain(),
+                };
+                lines.push(Line::styled(l, style));
+            }
+            (
+                format!("Save {label}?"),
+                lines,
+                &[
+                    ("y/Enter", "apply"),
+                    ("e", "edit again"),
+                    ("Esc", "discard"),
+                ],
+            )
+        }
+        EditState::Error(e) => {
+            let mut lines = vec![Line::styled(
+                "hallpass cannot save this text:".to_string(),
+                t.bad(),
+            )];
+            lines.extend(e.lines().map(|l| Line::from(l.to_string())));
+            lines.push(Line::from(""));
+            lines.push(Line::styled(
+                "Your text is kept: e reopens it with this error written at the top.".to_string(),
+                t.dim(),
+            ));
+            (
+                format!("Saving {label}"),
+                lines,
+                &[("e/Enter", "edit again"), ("Esc", "discard")],
+            )
+        }
+    };
+    render_lines(app, area, buf, &title, lines, keys);
+}
+
+fn render_checks(app: &App, c: &screens::catalog::ChecksView, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let lines = match &c.answer {
+        None => vec![Line::from("Checking the connection…")],
+        Some(Err(e)) => vec![Line::styled(e.to_string(), t.bad())],
+        Some(Ok(checks)) if checks.is_empty() => {
+            vec![Line::from("This connector has nothing to check.")]
+        }
+        Some(Ok(checks)) => checks
+            .iter()
+            .map(|ch| {
+                let (mark, style) = if ch.ok {
+                    ("✓", t.good())
+                } else {
+                    ("✗", t.bad())
+                };
+                Line::from(vec![
+                    Span::styled(format!("{mark} {}", ch.what), style),
+                    Span::styled(format!("  {}", ch.detail), t.dim()),
+                ])
+            })
+            .collect(),
+    };
+    let title = format!("Testing integration {}", c.integration);
+    render_lines(app, area, buf, &title, lines, &[("Enter/Esc", "close")]);
 }
 
 /// A long value shows on at most this many lines; the CLI prints any one field whole.

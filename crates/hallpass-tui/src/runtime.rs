@@ -102,6 +102,61 @@ impl TerminalGuard {
     }
 }
 
+impl TerminalGuard {
+    /// Takes the terminal back after another program (the editor) had it. A fresh `Terminal`
+    /// (empty buffers) redraws everything; `Terminal::clear` would ask the terminal for the
+    /// cursor, and that answer can be lost to the wake-up a dropped `EventStream` leaves.
+    fn resume(&mut self) -> io::Result<()> {
+        enable_raw_mode()?;
+        execute!(
+            stdout(),
+            EnterAlternateScreen,
+            EnableMouseCapture,
+            crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+        )?;
+        self.terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
+        self.terminal.hide_cursor()
+    }
+}
+
+/// The editor: `$VISUAL`, else `$EDITOR`, else `vi`. The shell runs it, so it may carry
+/// arguments (`code --wait`), as git does.
+fn editor_command() -> String {
+    ["VISUAL", "EDITOR"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "vi".to_string())
+}
+
+/// Runs the editor on `text` in a private temporary file (mode 0600, removed afterwards) and
+/// returns what it saved. An editor that exits with an error saves nothing.
+fn run_editor(text: &str) -> Result<String, String> {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new()
+        .prefix("hallpass-")
+        .suffix(".toml")
+        .tempfile()
+        .map_err(|e| format!("cannot make a temporary file: {e}"))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.flush())
+        .map_err(|e| format!("cannot write {}: {e}", file.path().display()))?;
+    let editor = editor_command();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(file.path())
+        .status()
+        .map_err(|e| format!("cannot run {editor}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{editor} exited with {status}; nothing was saved"));
+    }
+    // Read by path: editors often save by writing a new file over the old one.
+    std::fs::read_to_string(file.path())
+        .map_err(|e| format!("cannot read {}: {e}", file.path().display()))
+}
+
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore_terminal();
@@ -168,7 +223,7 @@ pub async fn run(endpoint: Endpoint) -> Result<(), RunError> {
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let result = loop {
+    let result = 'run: loop {
         if app.dirty {
             let started = Instant::now();
             if let Err(e) = guard.terminal.draw(|f| f.render_widget(&app, f.area())) {
@@ -186,6 +241,8 @@ pub async fn run(endpoint: Endpoint) -> Result<(), RunError> {
                     Some(m) => m,
                     None => continue,
                 },
+                // Dropping a stream (around the editor) wakes the shared reader once.
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Some(Err(e)) => break Err(e.into()),
                 None => break Ok(()),
             },
@@ -201,8 +258,25 @@ pub async fn run(endpoint: Endpoint) -> Result<(), RunError> {
                 Msg::Tick { now, utc_offset_secs: utc_offset(now) }
             }
         };
-        for cmd in update(&mut app, msg) {
-            rt.exec(cmd);
+        let mut cmds: std::collections::VecDeque<Cmd> = update(&mut app, msg).into();
+        while let Some(cmd) = cmds.pop_front() {
+            let Cmd::Edit(draft) = cmd else {
+                rt.exec(cmd);
+                continue;
+            };
+            // Crossterm's reader must stop, or it would take the editor's keys.
+            drop(events);
+            restore_terminal();
+            let text = draft.text.clone();
+            let outcome = tokio::task::spawn_blocking(move || run_editor(&text))
+                .await
+                .unwrap_or_else(|e| Err(format!("the editor task failed: {e}")));
+            if let Err(e) = guard.resume() {
+                break 'run Err(e.into());
+            }
+            events = EventStream::new();
+            app.dirty = true;
+            cmds.extend(update(&mut app, Msg::Edited { draft, outcome }));
         }
     };
     rt.stop();
@@ -315,6 +389,8 @@ impl Runtime {
                     },
                 }
             }
+            // The run loop owns the terminal, so it runs the editor itself.
+            Cmd::Edit(_) => tracing::error!("an edit reached the runtime's executor"),
             Cmd::Act(a) => {
                 let tx = self.tx.clone();
                 match self.client.clone() {
@@ -467,6 +543,23 @@ fn send_result<T>(
     let _ = tx.send(Inbox::Msg(msg));
 }
 
+/// Sends every outcome of a call as the reply an overlay waits for (a refusal or a lost call
+/// included), and reports a lost connection after it.
+fn answer_with<T>(tx: &Tx, r: Outcome<T>, reply: impl FnOnce(Result<T, CallError>) -> Reply) {
+    let lost = match &r {
+        Err(e) if is_lost(e) => Some(e.to_string()),
+        _ => None,
+    };
+    let answer = match r {
+        Ok(a) => a.map_err(CallError::Api),
+        Err(e) => Err(CallError::Transport(e.to_string())),
+    };
+    let _ = tx.send(Inbox::Msg(Msg::Reply(reply(answer))));
+    if let Some(why) = lost {
+        let _ = tx.send(Inbox::Msg(Msg::Disconnected(why)));
+    }
+}
+
 fn page_of(q: &Query) -> Option<(PagedOwner, crate::paged::PageRequest)> {
     match q {
         Query::Users { purpose, page, .. } => Some((PagedOwner::Users(*purpose), page.clone())),
@@ -518,6 +611,9 @@ pub fn describe_action(a: &Action) -> String {
         }
         Action::CreateLink(args) => format!("creating a link for flow {}", args.flow),
         Action::RevokeLink(id) => format!("revoking link {id}"),
+        Action::PlanPolicy(_) => "planning the policy change".into(),
+        Action::ApplyPolicy { .. } => "applying the policy change".into(),
+        Action::TestIntegration(name) => format!("testing integration {name}"),
     }
 }
 
@@ -616,19 +712,8 @@ async fn load(c: HallpassClient, q: Query, tx: Tx) {
         }
         Query::Credentials(grant) => {
             let r = c.grant_credentials(ctx(), grant).await;
-            let lost = match &r {
-                Err(e) if is_lost(e) => Some(e.to_string()),
-                _ => None,
-            };
-            let answer = match r {
-                Ok(a) => a.map_err(CallError::Api),
-                Err(e) => Err(CallError::Transport(e.to_string())),
-            };
             // Never logged: the values go straight to the overlay that asked for them.
-            let _ = tx.send(Inbox::Msg(Msg::Reply(Reply::Credentials { grant, answer })));
-            if let Some(why) = lost {
-                let _ = tx.send(Inbox::Msg(Msg::Disconnected(why)));
-            }
+            answer_with(&tx, r, |answer| Reply::Credentials { grant, answer });
         }
     }
 }
@@ -712,6 +797,29 @@ async fn act(c: HallpassClient, a: Action, tx: Tx) {
             send_result(&tx, c.revoke_link(ctx(), id).await, what, None, |l| {
                 done(Done::LinkRevoked(l))
             })
+        }
+        Action::PlanPolicy(doc) => {
+            let r = c.apply_policy(ctx(), doc, false, true, None).await;
+            answer_with(&tx, r, |answer| Reply::Policy {
+                applied: false,
+                answer,
+            });
+        }
+        Action::ApplyPolicy { doc, expect } => {
+            let r = c.apply_policy(ctx(), doc, false, false, Some(expect)).await;
+            answer_with(&tx, r, |answer| Reply::Policy {
+                applied: true,
+                answer,
+            });
+        }
+        Action::TestIntegration(integration) => {
+            let r = c
+                .test_integration(ctx_for(Duration::from_secs(60)), integration.clone())
+                .await;
+            answer_with(&tx, r, |answer| Reply::Checks {
+                integration,
+                answer,
+            });
         }
     }
 }

@@ -94,6 +94,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             vec![]
         }
         Msg::Events(events) => on_events(app, events),
+        Msg::Edited { draft, outcome } => crate::edit::edited(app, draft, outcome),
     }
 }
 
@@ -376,6 +377,11 @@ fn on_reply(app: &mut App, r: Reply) -> Vec<Cmd> {
             app.audit.verifying = false;
         }
         Reply::Credentials { grant, answer } => on_credentials(app, grant, answer),
+        Reply::Policy { applied, answer } => return crate::edit::answered(app, applied, answer),
+        Reply::Checks {
+            integration,
+            answer,
+        } => catalog::accept_checks(app, integration, answer),
         Reply::Done(d) => return on_done(app, d),
     }
     vec![]

@@ -34,6 +34,21 @@ fn text(app: &mut App, s: &str) {
     }
 }
 
+/// The first fixture flow opened in the editor and saved with `from` replaced by `to`.
+fn edited_flow(app: &mut App, from: &str, to: &str) -> String {
+    let draft = hallpass_tui::edit::flow_draft(&fixture::flows()[0].flow).expect("draft");
+    let text = draft.text.replace(from, to);
+    assert_ne!(text, draft.text, "{from} is in the draft");
+    update(
+        app,
+        Msg::Edited {
+            draft,
+            outcome: Ok(text.clone()),
+        },
+    );
+    text
+}
+
 fn goto(app: &mut App, s: ScreenId) {
     keys(app, &[KeyCode::Char(char::from(b'1' + s.index() as u8))]);
 }
@@ -146,6 +161,48 @@ fn cases() -> Vec<(&'static str, Make)> {
         ("integrations", |w, h| {
             let mut a = at(ScreenId::Catalog, w, h);
             keys(&mut a, &[KeyCode::Left]);
+            a
+        }),
+        ("edit_plan", |w, h| {
+            let mut a = at(ScreenId::Catalog, w, h);
+            let text = edited_flow(&mut a, "max_duration = 14400", "max_duration = 7200");
+            let doc = hallpass_core::policy_doc::PolicyDoc::from_toml(&text).expect("valid");
+            let plan = fixture::policy().plan_to(&doc, false);
+            update(
+                &mut a,
+                Msg::Reply(Reply::Policy {
+                    applied: false,
+                    answer: Ok(plan),
+                }),
+            );
+            a
+        }),
+        ("edit_error", |w, h| {
+            let mut a = at(ScreenId::Catalog, w, h);
+            edited_flow(&mut a, "enabled = true", "enabled = yes");
+            a
+        }),
+        ("integration_checks", |w, h| {
+            let mut a = at(ScreenId::Catalog, w, h);
+            keys(&mut a, &[KeyCode::Left, KeyCode::Char('t')]);
+            update(
+                &mut a,
+                Msg::Reply(Reply::Checks {
+                    integration: fixture::integrations()[0].name.clone(),
+                    answer: Ok(vec![
+                        hallpass_proto::CheckView {
+                            what: "grant command".into(),
+                            ok: true,
+                            detail: "/usr/local/bin/pg-grant is executable".into(),
+                        },
+                        hallpass_proto::CheckView {
+                            what: "secret PGPASSWORD".into(),
+                            ok: false,
+                            detail: "environment variable PG_ADMIN_PASSWORD is not set".into(),
+                        },
+                    ]),
+                }),
+            );
             a
         }),
         ("audit", |w, h| at(ScreenId::Audit, w, h)),

@@ -977,3 +977,223 @@ fn catalog_creates_a_link_shows_its_url_once_and_revokes_it() {
     update(&mut g, Msg::Reply(Reply::Flows(fixture::flows())));
     assert!(acts(&ch(&mut g, 'n')).is_empty() && g.overlay.is_none());
 }
+
+/// The text of the draft an `E` or `c` opened.
+fn edit_of(cmds: &[Cmd]) -> hallpass_tui::edit::Draft {
+    cmds.iter()
+        .find_map(|c| match c {
+            Cmd::Edit(d) => Some(d.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("expected the editor to open: {cmds:?}"))
+}
+
+fn edit_view(app: &App) -> &hallpass_tui::edit::EditView {
+    match &app.overlay {
+        Some(Overlay::Edit(v)) => v,
+        other => panic!("expected the edit overlay, got {other:?}"),
+    }
+}
+
+#[test]
+fn capital_e_edits_a_flow_as_toml_shows_the_plan_and_applies_exactly_it() {
+    use hallpass_tui::edit::EditState;
+    let mut app = admin();
+    goto(&mut app, ScreenId::Catalog);
+    let draft = edit_of(&ch(&mut app, 'E'));
+    assert_eq!(draft.name.as_deref(), Some("db-read"));
+    assert!(draft.text.contains("name = \"db-read\""), "{}", draft.text);
+    assert!(!draft.text.contains("updated_at"), "no daemon stamps");
+
+    // Saved unchanged: nothing to do.
+    let cmds = update(
+        &mut app,
+        Msg::Edited {
+            draft: draft.clone(),
+            outcome: Ok(draft.text.clone()),
+        },
+    );
+    assert!(cmds.is_empty() && app.overlay.is_none());
+    assert!(
+        app.status
+            .as_ref()
+            .expect("status")
+            .text
+            .contains("No change")
+    );
+
+    // A real change: planned by the daemon first, nothing applied.
+    let edited = draft
+        .text
+        .replace("max_duration = 14400", "max_duration = 7200");
+    assert_ne!(edited, draft.text, "the fixture flow has a 4h maximum");
+    let cmds = update(
+        &mut app,
+        Msg::Edited {
+            draft: draft.clone(),
+            outcome: Ok(edited),
+        },
+    );
+    let planned = acts(&cmds);
+    let [Action::PlanPolicy(doc)] = planned.as_slice() else {
+        panic!("expected a plan request: {cmds:?}");
+    };
+    assert_eq!(doc.flows[0].max_duration, Duration::from_secs(7200));
+    let plan = fixture::policy().plan_to(doc, false);
+    assert_eq!(plan.changes.len(), 1, "{plan:?}");
+    update(
+        &mut app,
+        Msg::Reply(Reply::Policy {
+            applied: false,
+            answer: Ok(plan.clone()),
+        }),
+    );
+    assert!(matches!(edit_view(&app).state, EditState::Plan { .. }));
+    let text = screen_text(&app);
+    assert!(text.contains("~ update flow db-read"), "{text}");
+    assert!(text.contains("max_duration: 14400 → 7200"), "{text}");
+
+    // y applies that plan and no other.
+    let cmds = ch(&mut app, 'y');
+    assert_eq!(
+        acts(&cmds),
+        [Action::ApplyPolicy {
+            doc: doc.clone(),
+            expect: plan.fingerprint.clone()
+        }]
+    );
+    assert!(matches!(edit_view(&app).state, EditState::Applying));
+    let cmds = update(
+        &mut app,
+        Msg::Reply(Reply::Policy {
+            applied: true,
+            answer: Ok(plan),
+        }),
+    );
+    assert!(app.overlay.is_none());
+    assert!(cmds.contains(&Cmd::Load(Query::Flows)));
+    assert!(app.toasts.iter().any(|t| t.text.contains("flow db-read")));
+}
+
+#[test]
+fn a_bad_edit_is_explained_and_reopened_with_the_text_kept() {
+    use hallpass_tui::edit::EditState;
+    let mut app = admin();
+    goto(&mut app, ScreenId::Catalog);
+    let draft = edit_of(&ch(&mut app, 'E'));
+
+    // A syntax error: shown with its line, nothing sent.
+    let broken = draft.text.replace("enabled = true", "enabled = yes please");
+    let cmds = update(
+        &mut app,
+        Msg::Edited {
+            draft: draft.clone(),
+            outcome: Ok(broken.clone()),
+        },
+    );
+    assert!(cmds.is_empty(), "nothing goes to the daemon: {cmds:?}");
+    let EditState::Error(why) = &edit_view(&app).state else {
+        panic!("expected an error");
+    };
+    assert!(why.contains("line"), "{why}");
+
+    // e reopens the same text, the error written above it.
+    let again = edit_of(&ch(&mut app, 'e'));
+    assert!(app.overlay.is_none());
+    assert!(again.text.starts_with("# ! "), "{}", again.text);
+    assert!(again.text.contains("enabled = yes please"));
+    assert_eq!(again.opened, draft.opened);
+
+    // Fixed, but the daemon refuses a value: its line in the text is named.
+    let fixed = again
+        .text
+        .replace("enabled = yes please", "enabled = true")
+        .replace("max_duration = 14400", "max_duration = 99999999");
+    let cmds = update(
+        &mut app,
+        Msg::Edited {
+            draft: again,
+            outcome: Ok(fixed),
+        },
+    );
+    assert_eq!(acts(&cmds).len(), 1, "planned");
+    update(
+        &mut app,
+        Msg::Reply(Reply::Policy {
+            applied: false,
+            answer: Err(CallError::Api(ApiError::invalid(
+                "flow db-read: max_duration",
+                "must be at most 90d",
+            ))),
+        }),
+    );
+    let v = edit_view(&app);
+    let EditState::Error(why) = &v.state else {
+        panic!("expected the refusal");
+    };
+    let line = v
+        .body
+        .lines()
+        .position(|l| l == "name = \"db-read\"")
+        .expect("the name line")
+        + 1;
+    assert!(
+        why.starts_with(&format!("line {line}: flow db-read: max_duration")),
+        "{why}"
+    );
+    assert!(!v.body.contains("# !"), "notes are dropped when read back");
+    // n discards.
+    ch(&mut app, 'n');
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn c_opens_a_template_t_tests_an_integration_and_only_admins_may() {
+    use hallpass_tui::edit::Kind;
+    let mut app = admin();
+    goto(&mut app, ScreenId::Catalog);
+    ch(&mut app, 'l');
+    let draft = edit_of(&ch(&mut app, 'c'));
+    assert_eq!((draft.kind, draft.name.clone()), (Kind::Bundle, None));
+    assert!(draft.text.contains("[[bundle]]"));
+
+    ch(&mut app, 'l');
+    let cmds = ch(&mut app, 't');
+    let name = fixture::integrations()[0].name.clone();
+    assert_eq!(acts(&cmds), [Action::TestIntegration(name.clone())]);
+    update(
+        &mut app,
+        Msg::Reply(Reply::Checks {
+            integration: name,
+            answer: Ok(vec![hallpass_proto::CheckView {
+                what: "connect".into(),
+                ok: false,
+                detail: "connection refused".into(),
+            }]),
+        }),
+    );
+    let text = screen_text(&app);
+    assert!(
+        text.contains("✗ connect") && text.contains("connection refused"),
+        "{text}"
+    );
+    key(&mut app, KeyCode::Enter);
+    assert!(app.overlay.is_none());
+
+    // Auditors read policy; they neither edit it nor test connections.
+    let mut auditor = admin();
+    auditor.me.as_mut().expect("me").role = Role::Auditor;
+    goto(&mut auditor, ScreenId::Catalog);
+    assert!(ch(&mut auditor, 'E').is_empty());
+    assert!(ch(&mut auditor, 'c').is_empty());
+    ch(&mut auditor, 'h');
+    assert!(ch(&mut auditor, 't').is_empty() && auditor.overlay.is_none());
+    assert!(
+        auditor
+            .status
+            .as_ref()
+            .expect("status")
+            .text
+            .contains("for admins")
+    );
+}

@@ -1,6 +1,7 @@
-//! Flows, bundles and integrations: lists and details, enabling or disabling a flow (`e`), and
-//! an access-link flow's links: create one (`n`, its URL shown once) or revoke the newest open
-//! one (`x`).
+//! Flows, bundles and integrations: lists and details; editing the selected one as TOML in
+//! `$EDITOR` (`E`) or creating one from a template (`c`), through the edit overlay's plan;
+//! enabling or disabling a flow (`e`); an access-link flow's links: create one (`n`, its URL
+//! shown once) or revoke the newest open one (`x`); testing an integration's connection (`t`).
 //! Invariant: integration secrets are never shown (the daemon returns only references, and this
 //! view shows only the connector kind and resources).
 
@@ -15,7 +16,12 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Widget};
 
+use hallpass_core::IntegrationName;
 use hallpass_core::link::LinkState;
+use hallpass_proto::CheckView;
+
+use crate::edit::{self, Kind};
+use crate::message::CallError;
 
 use crate::app::{App, Tone};
 use crate::display::relative;
@@ -26,10 +32,21 @@ use crate::pane;
 use crate::scroll::{Nav, Scroll};
 
 pub const KEYS: &[(&str, &str)] = &[
-    ("e", "enable/disable flow"),
+    ("E", "edit"),
+    ("c", "new"),
+    ("e", "on/off"),
     ("n x", "link"),
-    ("← →", "flows/bundles/integrations"),
+    ("t", "test"),
+    ("← →", "next list"),
 ];
+
+/// The test-connection overlay: the checks, once they arrive.
+#[derive(Clone, Debug)]
+pub struct ChecksView {
+    pub integration: IntegrationName,
+    /// `None` while waiting.
+    pub answer: Option<Result<Vec<CheckView>, CallError>>,
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Tab {
@@ -217,11 +234,79 @@ pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
                 return vec![Cmd::Act(Action::SetFlowEnabled { name, enabled })];
             }
         }
+        KeyCode::Char('E') => return edit_selected(app),
+        KeyCode::Char('c') => {
+            let kind = match app.catalog.tab {
+                Tab::Flows => Kind::Flow,
+                Tab::Bundles => Kind::Bundle,
+                Tab::Integrations => Kind::Integration,
+            };
+            let draft = edit::template(kind, &app.catalog.integrations);
+            return edit::open(app, Ok(draft));
+        }
+        KeyCode::Char('t') if app.catalog.tab == Tab::Integrations => return test_selected(app),
         KeyCode::Char('n') if app.catalog.tab == Tab::Flows => return link_key(app, true),
         KeyCode::Char('x') if app.catalog.tab == Tab::Flows => return link_key(app, false),
         _ => {}
     }
     vec![]
+}
+
+/// `E`: the selected object as TOML in the editor.
+fn edit_selected(app: &mut App) -> Vec<Cmd> {
+    let c = &app.catalog;
+    let draft = match c.tab {
+        Tab::Flows => app
+            .flows
+            .get(c.flows_scroll.selected)
+            .map(|f| edit::flow_draft(&f.flow)),
+        Tab::Bundles => c
+            .bundles
+            .get(c.bundles_scroll.selected)
+            .map(edit::bundle_draft),
+        Tab::Integrations => c
+            .integrations
+            .get(c.integrations_scroll.selected)
+            .map(edit::integration_draft),
+    };
+    match draft {
+        Some(d) => edit::open(app, d),
+        None => {
+            app.set_status(Tone::Warn, "Nothing selected to edit; c creates one.");
+            vec![]
+        }
+    }
+}
+
+/// `t`: the selected integration's connection checks, in an overlay.
+fn test_selected(app: &mut App) -> Vec<Cmd> {
+    if !app.is_admin() {
+        app.set_status(Tone::Warn, "Testing integrations is for admins.");
+        return vec![];
+    }
+    let c = &app.catalog;
+    let Some(i) = c.integrations.get(c.integrations_scroll.selected) else {
+        return vec![];
+    };
+    let integration = i.name.clone();
+    app.overlay = Some(Overlay::Checks(ChecksView {
+        integration: integration.clone(),
+        answer: None,
+    }));
+    vec![Cmd::Act(Action::TestIntegration(integration))]
+}
+
+/// The checks arrived: shown when the overlay that asked is still open.
+pub fn accept_checks(
+    app: &mut App,
+    integration: IntegrationName,
+    answer: Result<Vec<CheckView>, CallError>,
+) {
+    if let Some(Overlay::Checks(v)) = &mut app.overlay
+        && v.integration == integration
+    {
+        v.answer = Some(answer);
+    }
 }
 
 fn dur(d: Duration) -> String {

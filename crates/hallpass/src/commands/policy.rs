@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Args;
-use hallpass_core::policy_doc::{PlanOp, PolicyDoc, PolicyPlan};
+use hallpass_core::policy_doc::{self, PlanOp, PolicyDoc, PolicyPlan};
 use hallpass_proto::ApiError;
 
 use crate::connection::{Session, ctx};
@@ -50,23 +50,9 @@ pub struct ApplyArgs {
     pub dry_run: bool,
 }
 
-/// The document as TOML, without the daemon's `updated_at` stamps.
+/// The document as TOML, with a header saying how to apply it.
 pub fn to_toml(doc: &PolicyDoc) -> Result<String, Failure> {
-    let mut v = toml::Value::try_from(doc)
-        .map_err(|e| Failure::Local(format!("cannot encode the policy as TOML: {e}")))?;
-    if let toml::Value::Table(t) = &mut v {
-        for kind in ["integration", "bundle", "flow"] {
-            if let Some(toml::Value::Array(items)) = t.get_mut(kind) {
-                for item in items {
-                    if let toml::Value::Table(o) = item {
-                        o.remove("updated_at");
-                    }
-                }
-            }
-        }
-    }
-    let body = toml::to_string_pretty(&v)
-        .map_err(|e| Failure::Local(format!("cannot encode the policy as TOML: {e}")))?;
+    let body = doc.to_toml().map_err(Failure::Local)?;
     Ok(format!(
         "# hallpass policy: integrations, bundles and flows. Apply with `hallpass apply -f FILE`.\n\n{body}"
     ))
@@ -74,44 +60,18 @@ pub fn to_toml(doc: &PolicyDoc) -> Result<String, Failure> {
 
 /// Parses a policy file; a syntax or type error names the file, line and column.
 pub fn parse(path: &std::path::Path, text: &str) -> Result<PolicyDoc, Failure> {
-    toml::from_str(text).map_err(|e| Failure::invalid("--file", format!("{}: {e}", path.display())))
-}
-
-/// The 1-based line of `[[kind]]`'s table whose `name` is `name`.
-fn line_of(text: &str, kind: &str, name: &str) -> Option<usize> {
-    let header = format!("[[{kind}]]");
-    let mut in_kind = false;
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.starts_with('[') {
-            in_kind = l == header;
-            continue;
-        }
-        if in_kind
-            && let Some(v) = l.strip_prefix("name")
-            && v.trim_start().starts_with('=')
-            && v.contains(&format!("\"{name}\""))
-        {
-            return Some(i + 1);
-        }
-    }
-    None
+    PolicyDoc::from_toml(text)
+        .map_err(|e| Failure::invalid("--file", format!("{}: {e}", path.display())))
 }
 
 /// Places a daemon's refusal about `kind name: field` at its line in the file.
 fn locate(path: &std::path::Path, text: &str, e: ApiError) -> Failure {
     if let ApiError::InvalidInput { field, why } = &e {
-        let mut words = field.split_whitespace();
-        if let (Some(kind), Some(name)) = (words.next(), words.next()) {
-            let name = name.trim_end_matches(':');
-            if let Some(line) = line_of(text, kind, name) {
-                return Failure::invalid(
-                    "--file",
-                    format!("{}:{line}: {field}: {why}", path.display()),
-                );
-            }
-        }
-        return Failure::invalid("--file", format!("{}: {field}: {why}", path.display()));
+        let at = match policy_doc::line_of_field(text, field) {
+            Some(line) => format!("{}:{line}", path.display()),
+            None => path.display().to_string(),
+        };
+        return Failure::invalid("--file", format!("{at}: {field}: {why}"));
     }
     Failure::Api(e)
 }
@@ -239,9 +199,9 @@ mod tests {
     #[test]
     fn errors_point_at_the_objects_line() {
         let text = "[[integration]]\nname = \"a\"\n\n[[flow]]\nname = \"x\"\n\n[[flow]]\nname = \"db-read\"\n";
-        assert_eq!(line_of(text, "flow", "db-read"), Some(8));
-        assert_eq!(line_of(text, "integration", "a"), Some(2));
-        assert_eq!(line_of(text, "bundle", "a"), None);
+        assert_eq!(policy_doc::line_of(text, "flow", "db-read"), Some(8));
+        assert_eq!(policy_doc::line_of(text, "integration", "a"), Some(2));
+        assert_eq!(policy_doc::line_of(text, "bundle", "a"), None);
         let f = locate(
             std::path::Path::new("p.toml"),
             text,
