@@ -54,6 +54,9 @@ impl Tmux {
         let mut args: Vec<String> = ["new-session", "-d", "-s", name, "-x", "120", "-y", "40"]
             .map(String::from)
             .to_vec();
+        // The program's working directory is the test's own (files it writes land there).
+        let cwd = self.socket.parent().expect("the socket's directory");
+        args.extend(["-c".into(), cwd.display().to_string()]);
         for (k, v) in env {
             args.push("-e".into());
             args.push(format!("{k}={v}"));
@@ -320,27 +323,16 @@ fn edit_a_flow_in_the_editor_from_the_tui_fix_an_error_and_apply_the_plan() {
     let before = d.json(None, &["flows", "show", "db-read"]);
     assert_eq!(before["flow"]["max_duration"], 3600, "{before}");
 
-    let tmux = Tmux::new(d.dir.path());
-    let env = vec![
-        (
-            "EDITOR",
-            scripted_editor(d.dir.path()).display().to_string(),
-        ),
-        ("VISUAL", String::new()),
-        (
-            "HALLPASS_TUI_LOG",
-            d.dir.path().join("tui.log").display().to_string(),
-        ),
-    ];
-    let cmd = vec![
-        binary("hallpass").display().to_string(),
-        "--socket".into(),
-        d.socket.display().to_string(),
-    ];
-    tmux.start("admin", &env, &cmd);
-    tmux.wait_for("admin", Duration::from_secs(20), "the dashboard", |s| {
-        s.contains("Needs attention")
-    });
+    let tmux = admin_tui(
+        &d,
+        vec![
+            (
+                "EDITOR",
+                scripted_editor(d.dir.path()).display().to_string(),
+            ),
+            ("VISUAL", String::new()),
+        ],
+    );
     tmux.keys("admin", &["7"]);
     tmux.wait_for("admin", Duration::from_secs(20), "the flows list", |s| {
         s.lines()
@@ -395,6 +387,74 @@ fn edit_a_flow_in_the_editor_from_the_tui_fix_an_error_and_apply_the_plan() {
             .iter()
             .any(|e| e["source"] == "tui" && e["target"] == "flow db-read")),
         "{audit}"
+    );
+
+    tmux.keys("admin", &["q"]);
+    assert_eq!(tmux.wait_exit("admin", Duration::from_secs(10)), "0");
+}
+
+/// The admin's TUI (the current OS user) in a tmux pane named `admin`, open on the dashboard.
+fn admin_tui(d: &Daemon, mut env: Vec<(&'static str, String)>) -> Tmux {
+    let tmux = Tmux::new(d.dir.path());
+    env.push((
+        "HALLPASS_TUI_LOG",
+        d.dir.path().join("tui.log").display().to_string(),
+    ));
+    let cmd = vec![
+        binary("hallpass").display().to_string(),
+        "--socket".into(),
+        d.socket.display().to_string(),
+    ];
+    tmux.start("admin", &env, &cmd);
+    tmux.wait_for("admin", Duration::from_secs(20), "the dashboard", |s| {
+        s.contains("Needs attention")
+    });
+    tmux
+}
+
+#[test]
+fn export_the_audit_log_from_the_tui_as_the_cli_would() {
+    let d = Daemon::start();
+    d.signup("admin@example.com", "Ada Admin");
+    d.invite("dev@example.com", "Dev Eloper", "grantee");
+    let tmux = admin_tui(&d, vec![]);
+    tmux.keys("admin", &["8"]);
+    tmux.wait_for("admin", Duration::from_secs(20), "the audit log", |s| {
+        s.contains("user.invite")
+    });
+    tmux.keys("admin", &["x"]);
+    tmux.wait_for(
+        "admin",
+        Duration::from_secs(20),
+        "the export question",
+        |s| s.contains("Export the audit log"),
+    );
+    tmux.keys("admin", &["Enter"]);
+    let screen = tmux.wait_for("admin", Duration::from_secs(20), "the export", |s| {
+        s.contains("Exported ")
+    });
+    let file = std::fs::read_dir(d.dir.path())
+        .expect("the test directory")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("hallpass-audit-"))
+        })
+        .unwrap_or_else(|| panic!("no export file in the working directory; screen:\n{screen}"));
+    let exported = std::fs::read_to_string(&file).expect("read the export");
+    // The same events the CLI exports with the TUI's filter (the last week).
+    let cli = d.ok(&["audit", "export", "--format", "csv", "--since", "7d"]);
+    assert_eq!(exported, cli);
+    assert!(
+        exported.starts_with("seq,at,actor,source,action"),
+        "{exported}"
+    );
+    assert!(exported.contains("user.invite"), "{exported}");
+    let rows = exported.lines().count() - 1;
+    assert!(
+        screen.contains(&format!("Exported {rows} audit event(s)")),
+        "{screen}"
     );
 
     tmux.keys("admin", &["q"]);

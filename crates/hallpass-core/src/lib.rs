@@ -6,6 +6,7 @@
 //! [`time::Clock`] and everything else through arguments.
 
 pub mod audit;
+pub mod audit_export;
 pub mod credential;
 pub mod error;
 pub mod event;

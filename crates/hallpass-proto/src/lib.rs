@@ -11,11 +11,13 @@
 //! version; a server with another major version answers `VersionMismatch`.
 
 pub mod error;
+pub mod export;
 pub mod paths;
 pub mod transport;
 pub mod types;
 
 pub use error::ApiError;
+pub use export::{ExportError, export_audit};
 pub use transport::{
     ConnectError, Endpoint, MAX_FRAME, Remote, accept_invite_tcp, connect, connect_tcp,
     connect_unix, framed_json, open_tls, tls_client_config,

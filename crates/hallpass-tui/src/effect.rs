@@ -141,4 +141,10 @@ pub enum Action {
     },
     /// Checks an integration's connection (changes nothing); answered as `Reply::Checks`.
     TestIntegration(IntegrationName),
+    /// Writes every audit event `query` matches, as CSV, to a new `file` in the working
+    /// directory; answered as `Reply::Exported`.
+    ExportAudit {
+        query: AuditQuery,
+        file: String,
+    },
 }

@@ -92,6 +92,8 @@ pub enum Reply {
         applied: bool,
         answer: Result<PolicyPlan, CallError>,
     },
+    /// An audit export: the file written and how many events, or why not.
+    Exported(Result<(String, u64), String>),
     /// An integration's connection checks, a refusal included.
     Checks {
         integration: IntegrationName,

@@ -543,6 +543,32 @@ fn send_result<T>(
     let _ = tx.send(Inbox::Msg(msg));
 }
 
+/// Exports the audit log to a new file `name` in the working directory (never over an existing
+/// one); a failed export leaves no partial file.
+async fn export_audit_to(
+    c: &HallpassClient,
+    query: AuditQuery,
+    name: &str,
+) -> Result<(String, u64), String> {
+    let dir = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
+    let path = dir.join(name);
+    let shown = path.display().to_string();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| format!("cannot create {shown}: {e}"))?;
+    let format = hallpass_core::audit_export::ExportFormat::Csv;
+    let sink = std::io::BufWriter::new(file);
+    match hallpass_proto::export_audit(c, ctx, query, format, sink).await {
+        Ok(n) => Ok((shown, n)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            Err(e.to_string())
+        }
+    }
+}
+
 /// Sends every outcome of a call as the reply an overlay waits for (a refusal or a lost call
 /// included), and reports a lost connection after it.
 fn answer_with<T>(tx: &Tx, r: Outcome<T>, reply: impl FnOnce(Result<T, CallError>) -> Reply) {
@@ -614,6 +640,7 @@ pub fn describe_action(a: &Action) -> String {
         Action::PlanPolicy(_) => "planning the policy change".into(),
         Action::ApplyPolicy { .. } => "applying the policy change".into(),
         Action::TestIntegration(name) => format!("testing integration {name}"),
+        Action::ExportAudit { file, .. } => format!("exporting the audit log to {file}"),
     }
 }
 
@@ -811,6 +838,10 @@ async fn act(c: HallpassClient, a: Action, tx: Tx) {
                 applied: true,
                 answer,
             });
+        }
+        Action::ExportAudit { query, file } => {
+            let r = export_audit_to(&c, query, &file).await;
+            let _ = tx.send(Inbox::Msg(Msg::Reply(Reply::Exported(r))));
         }
         Action::TestIntegration(integration) => {
             let r = c

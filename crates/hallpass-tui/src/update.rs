@@ -382,6 +382,16 @@ fn on_reply(app: &mut App, r: Reply) -> Vec<Cmd> {
             integration,
             answer,
         } => catalog::accept_checks(app, integration, answer),
+        Reply::Exported(Ok((path, n))) => {
+            app.status = None;
+            app.toast(
+                Tone::Good,
+                format!("Exported {n} audit event(s) to {path}."),
+            );
+        }
+        Reply::Exported(Err(why)) => {
+            app.set_status(Tone::Bad, format!("Exporting the audit log failed: {why}"))
+        }
         Reply::Done(d) => return on_done(app, d),
     }
     vec![]

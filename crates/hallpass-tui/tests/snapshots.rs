@@ -206,6 +206,11 @@ fn cases() -> Vec<(&'static str, Make)> {
             a
         }),
         ("audit", |w, h| at(ScreenId::Audit, w, h)),
+        ("audit_export", |w, h| {
+            let mut a = at(ScreenId::Audit, w, h);
+            keys(&mut a, &[KeyCode::Char('x')]);
+            a
+        }),
         ("graph_by_person", |w, h| {
             let mut a = at(ScreenId::Graph, w, h);
             keys(&mut a, &[KeyCode::Down]);

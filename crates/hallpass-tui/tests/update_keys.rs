@@ -439,6 +439,33 @@ fn audit_time_window_filter_and_verify() {
     );
     assert_eq!(filter.action.as_deref(), Some("request."));
     assert_eq!(ch(&mut app, 'v'), [Cmd::Load(Query::VerifyAudit)]);
+
+    // x asks first, then exports exactly the filter in force, from the start.
+    assert!(ch(&mut app, 'x').is_empty());
+    assert!(screen_text(&app).contains("person: grace@example.com"));
+    let cmds = key(&mut app, KeyCode::Enter);
+    let sent = acts(&cmds);
+    let [Action::ExportAudit { query, file }] = sent.as_slice() else {
+        panic!("expected an export: {cmds:?}");
+    };
+    assert_eq!(query.person, filter.person);
+    assert_eq!((query.after.as_deref(), query.since), (None, filter.since));
+    assert!(
+        file.starts_with("hallpass-audit-") && file.ends_with(".csv"),
+        "{file}"
+    );
+    update(
+        &mut app,
+        Msg::Reply(Reply::Exported(Ok(("/tmp/x.csv".into(), 12)))),
+    );
+    assert!(app.toasts.iter().any(|t| t.text.contains("Exported 12")));
+    update(
+        &mut app,
+        Msg::Reply(Reply::Exported(Err(
+            "cannot create /tmp/x.csv: exists".into()
+        ))),
+    );
+    assert!(app.status.as_ref().expect("status").text.contains("exists"));
 }
 
 #[test]

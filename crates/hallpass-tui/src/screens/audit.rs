@@ -13,15 +13,20 @@ use ratatui::widgets::{Cell, Paragraph, Widget};
 
 use crate::app::App;
 use crate::display::{clip, local, local_short};
-use crate::effect::{Cmd, Query};
+use crate::effect::{Action, Cmd, Query};
 use crate::forms::{AUDIT_FILTER_LABELS, AuditFilterForm, Window};
 use crate::layout;
-use crate::overlay::Overlay;
+use crate::overlay::{Confirm, Overlay};
 use crate::paged::{PageRequest, PagedList};
 use crate::pane;
 use crate::scroll::Nav;
 
-pub const KEYS: &[(&str, &str)] = &[("/", "filter"), ("t", "time window"), ("v", "verify chain")];
+pub const KEYS: &[(&str, &str)] = &[
+    ("/", "filter"),
+    ("t", "time window"),
+    ("v", "verify chain"),
+    ("x", "export CSV"),
+];
 
 #[derive(Debug)]
 pub struct Audit {
@@ -144,8 +149,58 @@ pub fn key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
             app.audit.verifying = true;
             vec![Cmd::Load(Query::VerifyAudit)]
         }
+        KeyCode::Char('x') => {
+            export(app);
+            vec![]
+        }
         _ => vec![],
     }
+}
+
+/// `x`: asks to export every event the filter in force matches, as CSV, to a new file named
+/// for the moment (in the directory hallpass was started from).
+fn export(app: &mut App) {
+    let stamp: String = app
+        .now
+        .to_rfc3339()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    let file = format!(
+        "hallpass-audit-{}-{}.csv",
+        &stamp[..8.min(stamp.len())],
+        &stamp[8.min(stamp.len())..]
+    );
+    let query = AuditQuery {
+        after: None,
+        ..app.audit.query.clone()
+    };
+    app.overlay = Some(Overlay::Confirm(Confirm {
+        title: "Export the audit log".into(),
+        lines: vec![
+            format!(
+                "Every event of the filter in force ({}),",
+                filter_summary(&app.audit)
+            ),
+            format!(
+                "as CSV with their hashes, to {file} in the directory hallpass was started from."
+            ),
+            "`hallpass audit export --format json` writes JSON.".into(),
+        ],
+        action: Action::ExportAudit { query, file },
+    }));
+}
+
+/// The window and filters in force, as shown under the chain state.
+fn filter_summary(a: &Audit) -> String {
+    let mut filters = vec![format!("window: {}", a.window.label())];
+    for (i, label) in AUDIT_FILTER_LABELS.iter().enumerate() {
+        if let Some(v) = a.filter.value(i) {
+            filters.push(format!("{label}: {v}"));
+        }
+    }
+    filters.join(" · ")
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
@@ -173,15 +228,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             ]),
         },
     };
-    let mut filters = vec![format!("window: {}", a.window.label())];
-    for (i, label) in AUDIT_FILTER_LABELS.iter().enumerate() {
-        if let Some(v) = a.filter.value(i) {
-            filters.push(format!("{label}: {v}"));
-        }
-    }
     Paragraph::new(vec![
         chain,
-        Line::styled(format!(" {}", filters.join(" · ")), t.dim()),
+        Line::styled(format!(" {}", filter_summary(a)), t.dim()),
     ])
     .render(head, buf);
     let now = app.now;
