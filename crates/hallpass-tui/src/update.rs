@@ -265,6 +265,9 @@ fn on_tick(app: &mut App, now: hallpass_core::Timestamp, utc_offset_secs: i32) -
         app.dirty = true;
     }
     warn_expiring(app);
+    if dashboard::roll_day(app) && app.screen == ScreenId::Dashboard {
+        app.dirty = true;
+    }
     // Credentials of access that just ran out are no use: stop showing them.
     if let Some(Overlay::Credentials(v)) = &app.overlay
         && app
@@ -578,6 +581,7 @@ fn on_events(app: &mut App, events: Vec<Event>) -> Vec<Cmd> {
                 ..
             } => {
                 lifecycle = true;
+                dashboard::count_submitted(app, e.at, targets);
                 if me.is_some_and(|m| approvers.contains(&m) && m != *requester) {
                     let what = targets.first().map(ToString::to_string).unwrap_or_default();
                     app.toast(

@@ -15,6 +15,7 @@ use hallpass_tui::effect::{Action, Cmd, Query, UsersFor};
 use hallpass_tui::fixture::{self, NOW};
 use hallpass_tui::message::{CallError, Reply};
 use hallpass_tui::overlay::{CredentialsState, CredentialsView, MASK, Overlay};
+use hallpass_tui::screens::dashboard::DAYS;
 use hallpass_tui::{App, Msg, ScreenId, Theme, update};
 
 const THEME: Theme = Theme { color: true };
@@ -561,7 +562,22 @@ fn events_toast_and_reload_the_screen() {
         },
         audience: Default::default(),
     };
+    let stats = &app.dashboard.stats;
+    assert!(stats.done, "the fixture's statistics pass has finished");
+    let (today, orders) = (
+        stats.per_day[DAYS - 1],
+        stats
+            .by_target
+            .get("pg-prod/orders/read")
+            .copied()
+            .unwrap_or(0),
+    );
     let cmds = update(&mut app, Msg::Events(vec![ev]));
+    // The dashboard's counts follow without a reload.
+    let stats = &app.dashboard.stats;
+    assert_eq!(stats.per_day[DAYS - 1], today + 1);
+    assert_eq!(stats.by_target["pg-prod/orders/read"], orders + 1);
+    let before = stats.per_day;
     assert!(
         app.toasts.iter().any(|t| t.text.contains("HP-1004")),
         "{:?}",
@@ -581,6 +597,17 @@ fn events_toast_and_reload_the_screen() {
         },
     );
     assert!(app.toasts.is_empty());
+    // At local midnight the sparkline moves on a day.
+    update(
+        &mut app,
+        Msg::Tick {
+            now: NOW.plus(Duration::from_secs(86_400)),
+            utc_offset_secs: 0,
+        },
+    );
+    let after = app.dashboard.stats.per_day;
+    assert_eq!(after[..DAYS - 1], before[1..], "{before:?} → {after:?}");
+    assert_eq!(after[DAYS - 1], 0);
 }
 
 #[test]

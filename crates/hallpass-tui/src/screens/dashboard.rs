@@ -2,13 +2,16 @@
 //! the hour, failures needing attention, requests per day over two weeks, the most requested
 //! resources and recent activity. Invariant: the per-day and per-resource counts are built from
 //! pages as they arrive (no request is kept), so the dashboard's memory does not grow with
-//! history; at most `MAX_STATS_PAGES` pages are read.
+//! history; at most `MAX_STATS_PAGES` pages are read. After that they stay live: each
+//! submitted request's event adds to them, and the sparkline moves on at local midnight.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use hallpass_core::Timestamp;
 use hallpass_core::audit::AuditEvent;
 use hallpass_core::grant::GrantStatus;
+use hallpass_core::integration::Target;
 use hallpass_core::request::RequestStatus;
 use hallpass_proto::{
     DaemonStatus, GrantQuery, GrantScope, GrantView, Page, RequestQuery, RequestScope, RequestView,
@@ -157,6 +160,41 @@ pub fn accept_stats(app: &mut App, query: &RequestQuery, page: Page<RequestView>
             vec![]
         }
     }
+}
+
+/// A request was submitted at `at` (a daemon event): counted at once, when the statistics pass
+/// has finished (a pass still running reads it from the daemon itself).
+pub fn count_submitted(app: &mut App, at: Timestamp, targets: &[Target]) {
+    roll_day(app);
+    let off = app.utc_offset_secs;
+    let s = &mut app.dashboard.stats;
+    if !s.done {
+        return;
+    }
+    let age = s.today - local_day(at, off);
+    if (0..DAYS as i64).contains(&age) {
+        s.per_day[DAYS - 1 - age as usize] += 1;
+        for t in targets {
+            *s.by_target.entry(t.to_string()).or_default() += 1;
+        }
+    }
+}
+
+/// Moves the sparkline on when the local day changes: the oldest days drop off and today
+/// starts at zero. (The per-resource counts keep their days until the next full load.)
+pub fn roll_day(app: &mut App) -> bool {
+    let today = local_day(app.now, app.utc_offset_secs);
+    let s = &mut app.dashboard.stats;
+    if !s.done || today <= s.today {
+        return false;
+    }
+    let shift = usize::try_from(today - s.today).unwrap_or(DAYS).min(DAYS);
+    s.per_day.rotate_left(shift % DAYS);
+    for n in &mut s.per_day[DAYS - shift..] {
+        *n = 0;
+    }
+    s.today = today;
+    true
 }
 
 pub fn accept_recent(app: &mut App, after: Option<String>, page: Page<AuditEvent>) -> Vec<Cmd> {
