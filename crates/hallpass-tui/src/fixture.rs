@@ -17,8 +17,8 @@ use hallpass_core::{
     BundleName, FlowName, GrantId, GroupName, IntegrationName, RequestId, Timestamp, UserId,
 };
 use hallpass_proto::{
-    AuditVerification, DaemonStatus, FlowView, GrantSummary, GrantView, GroupView, Page,
-    RequestQuery, RequestView, ServerHello, UserRefView, UserView, WhoAmI,
+    AuditVerification, DaemonStatus, FlowView, GrantQuery, GrantSummary, GrantView, GroupView,
+    Page, RequestQuery, RequestView, ServerHello, UserRefView, UserView, WhoAmI,
 };
 
 use crate::app::App;
@@ -585,6 +585,7 @@ pub fn add_db_grant(app: &mut App) {
         app,
         Msg::Reply(Reply::Grants {
             purpose: GrantsFor::Mine,
+            query: GrantQuery::default(),
             page: page(items),
         }),
     );
@@ -923,14 +924,17 @@ pub fn feed_all(app: &mut App) {
         },
         Reply::Grants {
             purpose: GrantsFor::Mine,
+            query: GrantQuery::default(),
             page: page(my_grants()),
         },
         Reply::Grants {
             purpose: GrantsFor::Live,
+            query: GrantQuery::default(),
             page: page(live_grants()),
         },
         Reply::Grants {
             purpose: GrantsFor::Failures,
+            query: GrantQuery::default(),
             page: page(failures()),
         },
         Reply::RecentActivity {

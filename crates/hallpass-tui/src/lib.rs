@@ -8,6 +8,7 @@
 //! `hallpass_proto::HallpassClient`, and only the runtime does IO.
 
 pub mod app;
+pub mod chain;
 pub mod display;
 pub mod edit;
 pub mod effect;

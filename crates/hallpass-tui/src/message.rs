@@ -10,8 +10,8 @@ use hallpass_core::integration::{Bundle, Integration};
 use hallpass_core::policy_doc::PolicyPlan;
 use hallpass_core::{GrantId, IntegrationName, Timestamp};
 use hallpass_proto::{
-    ApiError, AuditVerification, CheckView, DaemonStatus, FlowView, GrantView, GroupView,
-    InviteCreated, Page, RequestQuery, RequestView, ServerHello, UserView, WhoAmI,
+    ApiError, AuditVerification, CheckView, DaemonStatus, FlowView, GrantQuery, GrantView,
+    GroupView, InviteCreated, Page, RequestQuery, RequestView, ServerHello, UserView, WhoAmI,
 };
 
 use crate::effect::{GrantsFor, RequestsFor, UsersFor};
@@ -60,6 +60,7 @@ pub enum Reply {
     },
     Grants {
         purpose: GrantsFor,
+        query: GrantQuery,
         page: Page<GrantView>,
     },
     Users {

@@ -675,8 +675,12 @@ async fn load(c: HallpassClient, q: Query, tx: Tx) {
             });
         }
         Query::Grants { purpose, query } => {
-            let r = c.list_grants(ctx(), query).await;
-            send_result(&tx, r, what, page, |p| Reply::Grants { purpose, page: p });
+            let r = c.list_grants(ctx(), query.clone()).await;
+            send_result(&tx, r, what, page, |p| Reply::Grants {
+                purpose,
+                query,
+                page: p,
+            });
         }
         Query::Users {
             purpose,

@@ -332,20 +332,29 @@ fn on_reply(app: &mut App, r: Reply) -> Vec<Cmd> {
             purpose,
             query,
             page,
-        } => match purpose {
-            RequestsFor::ToApprove => approvals::accept(app, page),
-            RequestsFor::Mine => my_access::accept_requests(app, page),
-            RequestsFor::AllPending => app.dashboard.pending = page.items,
-            RequestsFor::Stats => return dashboard::accept_stats(app, &query, page),
-        },
-        Reply::Grants { purpose, page } => match purpose {
-            GrantsFor::Mine => {
-                my_access::accept_grants(app, page);
-                warn_expiring(app);
-            }
-            GrantsFor::Live => screens::active::accept(app, page),
-            GrantsFor::Failures => app.dashboard.failures = page.items,
-        },
+        } => {
+            return match purpose {
+                RequestsFor::ToApprove => approvals::accept(app, query, page),
+                RequestsFor::Mine => my_access::accept_requests(app, query, page),
+                RequestsFor::AllPending => dashboard::accept_pending(app, query, page),
+                RequestsFor::Stats => dashboard::accept_stats(app, &query, page),
+            };
+        }
+        Reply::Grants {
+            purpose,
+            query,
+            page,
+        } => {
+            return match purpose {
+                GrantsFor::Mine => {
+                    let cmds = my_access::accept_grants(app, query, page);
+                    warn_expiring(app);
+                    cmds
+                }
+                GrantsFor::Live => screens::active::accept(app, query, page),
+                GrantsFor::Failures => dashboard::accept_failures(app, query, page),
+            };
+        }
         Reply::Users {
             purpose,
             page,

@@ -120,6 +120,7 @@ fn cases() -> Vec<(&'static str, Make)> {
                 &mut a,
                 Msg::Reply(hallpass_tui::message::Reply::Grants {
                     purpose: hallpass_tui::effect::GrantsFor::Mine,
+                    query: Default::default(),
                     page: hallpass_proto::Page {
                         items: vec![],
                         next: None,

@@ -1251,3 +1251,57 @@ fn c_opens_a_template_t_tests_an_integration_and_only_admins_may() {
             .contains("for admins")
     );
 }
+
+#[test]
+fn lists_longer_than_a_page_read_on_through_the_daemons_cursor() {
+    use hallpass_proto::{Page, RequestQuery, RequestScope};
+    use hallpass_tui::effect::RequestsFor;
+    let mut app = admin();
+    goto(&mut app, ScreenId::Approvals);
+    let mut rows = fixture::to_approve();
+    let second = rows.split_off(1);
+    let query = RequestQuery {
+        scope: RequestScope::ToApprove,
+        limit: 1000,
+        ..RequestQuery::default()
+    };
+    let reply = |query: &RequestQuery, items, next: Option<&str>| {
+        Msg::Reply(Reply::Requests {
+            purpose: RequestsFor::ToApprove,
+            query: query.clone(),
+            page: Page {
+                items,
+                next: next.map(String::from),
+            },
+        })
+    };
+    let cmds = update(&mut app, reply(&query, rows.clone(), Some("c1")));
+    let [
+        Cmd::Load(Query::Requests {
+            purpose,
+            query: next,
+        }),
+    ] = cmds.as_slice()
+    else {
+        panic!("expected the next page: {cmds:?}");
+    };
+    assert_eq!(*purpose, RequestsFor::ToApprove);
+    assert_eq!(next.after.as_deref(), Some("c1"));
+    assert_eq!(next.scope, RequestScope::ToApprove);
+    assert_eq!(app.approvals.rows.len(), 1);
+
+    // A page left over from an older pass is dropped; the awaited one is appended.
+    let stale = RequestQuery {
+        after: Some("old".into()),
+        ..query.clone()
+    };
+    assert!(update(&mut app, reply(&stale, second.clone(), None)).is_empty());
+    assert_eq!(app.approvals.rows.len(), 1);
+    assert!(update(&mut app, reply(next, second.clone(), None)).is_empty());
+    assert_eq!(app.approvals.rows.len(), 1 + second.len());
+    let text = screen_text(&app);
+    assert!(
+        text.contains(&format!("Waiting for you ({})", 1 + second.len())),
+        "{text}"
+    );
+}

@@ -6,15 +6,16 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent};
 use hallpass_core::grant::GrantStatus;
-use hallpass_proto::{GrantView, Page};
+use hallpass_proto::{GrantQuery, GrantView, Page};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Widget};
 
 use crate::app::{App, Tone};
+use crate::chain::{self, Chain};
 use crate::display::{countdown, local_short};
-use crate::effect::Cmd;
+use crate::effect::{Cmd, GrantsFor};
 use crate::field::TextField;
 use crate::layout;
 use crate::overlay::{Overlay, Prompt, PromptFor};
@@ -28,7 +29,7 @@ pub const KEYS: &[(&str, &str)] = &[("x", "revoke"), ("/", "filter")];
 pub struct ActiveAccess {
     /// Everyone's live grants (Granting, Active, Revoking, RevokeFailed), soonest end first.
     pub rows: Vec<GrantView>,
-    pub more: bool,
+    pub chain: Chain,
     pub loaded: bool,
     pub scroll: Scroll,
     pub filter: TextField,
@@ -64,14 +65,16 @@ pub fn load(_app: &App) -> Vec<Cmd> {
     vec![Cmd::Load(crate::screens::dashboard::live_grants_query())]
 }
 
-pub fn accept(app: &mut App, page: Page<GrantView>) {
-    let mut rows = page.items;
-    rows.sort_by_key(|g| (g.expires_at.is_none(), g.expires_at, g.id));
+pub fn accept(app: &mut App, query: GrantQuery, page: Page<GrantView>) -> Vec<Cmd> {
     let a = &mut app.active;
-    a.more = page.next.is_some();
-    a.rows = rows;
-    a.loaded = true;
-    clamp(app);
+    let (kept, next) = a.chain.accept(&mut a.rows, query.after.as_deref(), page);
+    if kept {
+        a.rows
+            .sort_by_key(|g| (g.expires_at.is_none(), g.expires_at, g.id));
+        a.loaded = true;
+        clamp(app);
+    }
+    chain::next_grants(GrantsFor::Live, query, next)
 }
 
 fn rects(body: Rect) -> (Rect, Rect) {
@@ -166,7 +169,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         } else {
             format!(" of {}", a.rows.len())
         },
-        if a.more { ", first 1000" } else { "" }
+        if a.chain.capped {
+            format!(", first {}", Chain::max_rows())
+        } else {
+            String::new()
+        }
     );
     pane::table(
         app,

@@ -12,6 +12,7 @@ use ratatui::text::Line;
 use ratatui::widgets::Cell;
 
 use crate::app::{App, Tone};
+use crate::chain::{self, Chain};
 use crate::display::{clip, local_short, relative, short_duration};
 use crate::effect::{Action, Cmd, Query, RequestsFor};
 use crate::layout;
@@ -29,7 +30,7 @@ pub const KEYS: &[(&str, &str)] = &[
 #[derive(Debug, Default)]
 pub struct Approvals {
     pub rows: Vec<RequestView>,
-    pub more: bool,
+    pub chain: Chain,
     pub loaded: bool,
     pub scroll: Scroll,
 }
@@ -40,7 +41,7 @@ pub fn load(_app: &App) -> Vec<Cmd> {
             purpose: RequestsFor::ToApprove,
             query: RequestQuery {
                 scope: RequestScope::ToApprove,
-                limit: 1000,
+                limit: chain::PAGE_ROWS,
                 ..RequestQuery::default()
             },
         }),
@@ -48,14 +49,14 @@ pub fn load(_app: &App) -> Vec<Cmd> {
     ]
 }
 
-pub fn accept(app: &mut App, page: Page<RequestView>) {
+pub fn accept(app: &mut App, query: RequestQuery, page: Page<RequestView>) -> Vec<Cmd> {
     let s = &mut app.approvals;
-    s.more = page.next.is_some();
-    s.rows = page.items;
-    s.loaded = true;
+    let (kept, next) = s.chain.accept(&mut s.rows, query.after.as_deref(), page);
+    s.loaded |= kept;
     let h = height(app);
     let s = &mut app.approvals;
     s.scroll.clamp(s.rows.len(), h);
+    chain::next_requests(RequestsFor::ToApprove, query, next)
 }
 
 pub fn list_rect(body: Rect) -> Rect {
@@ -171,7 +172,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let (list, detail) = layout::master_detail(area);
     let s = &app.approvals;
     let now = app.now;
-    let title = if s.more {
+    let title = if s.chain.capped {
         format!("Waiting for you ({}+)", s.rows.len())
     } else {
         format!("Waiting for you ({})", s.rows.len())

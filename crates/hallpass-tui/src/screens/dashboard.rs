@@ -22,6 +22,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline, Widget};
 
 use crate::app::App;
+use crate::chain::{self, Chain};
 use crate::display::{clip, countdown, local_day, local_short, short_duration};
 use crate::effect::{Cmd, GrantsFor, Query, RequestsFor};
 use crate::pane;
@@ -57,6 +58,8 @@ pub struct Dashboard {
     pub status: Option<DaemonStatus>,
     pub pending: Vec<RequestView>,
     pub failures: Vec<GrantView>,
+    pending_chain: Chain,
+    failures_chain: Chain,
     pub stats: Stats,
     pub recent: Vec<AuditEvent>,
     recent_pages: u32,
@@ -68,7 +71,7 @@ fn stats_query(after: Option<String>) -> Query {
         query: RequestQuery {
             scope: RequestScope::All,
             after,
-            limit: 1000,
+            limit: chain::PAGE_ROWS,
             ..RequestQuery::default()
         },
     }
@@ -85,7 +88,7 @@ pub fn live_grants_query() -> Query {
                 GrantStatus::Revoking,
                 GrantStatus::RevokeFailed,
             ],
-            limit: 1000,
+            limit: chain::PAGE_ROWS,
             ..GrantQuery::default()
         },
     }
@@ -100,7 +103,7 @@ pub fn refresh(app: &App) -> Vec<Cmd> {
             query: RequestQuery {
                 scope: RequestScope::All,
                 status: Some(RequestStatus::Pending),
-                limit: 1000,
+                limit: chain::PAGE_ROWS,
                 ..RequestQuery::default()
             },
         }),
@@ -110,7 +113,7 @@ pub fn refresh(app: &App) -> Vec<Cmd> {
             query: GrantQuery {
                 scope: GrantScope::All,
                 statuses: vec![GrantStatus::Failed, GrantStatus::RevokeFailed],
-                limit: 1000,
+                limit: chain::PAGE_ROWS,
                 ..GrantQuery::default()
             },
         }),
@@ -132,6 +135,24 @@ pub fn load(app: &mut App) -> Vec<Cmd> {
     let mut cmds = refresh(app);
     cmds.push(Cmd::Load(stats_query(None)));
     cmds
+}
+
+pub fn accept_pending(app: &mut App, query: RequestQuery, page: Page<RequestView>) -> Vec<Cmd> {
+    let d = &mut app.dashboard;
+    let next = d
+        .pending_chain
+        .accept(&mut d.pending, query.after.as_deref(), page)
+        .1;
+    chain::next_requests(RequestsFor::AllPending, query, next)
+}
+
+pub fn accept_failures(app: &mut App, query: GrantQuery, page: Page<GrantView>) -> Vec<Cmd> {
+    let d = &mut app.dashboard;
+    let next = d
+        .failures_chain
+        .accept(&mut d.failures, query.after.as_deref(), page)
+        .1;
+    chain::next_grants(GrantsFor::Failures, query, next)
 }
 
 pub fn accept_stats(app: &mut App, query: &RequestQuery, page: Page<RequestView>) -> Vec<Cmd> {

@@ -18,6 +18,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::Cell;
 
 use crate::app::{App, Tone};
+use crate::chain::{self, Chain};
 use crate::display::{countdown, local_short, relative, short_duration};
 use crate::effect::{Action, Cmd, GrantsFor, Query, RequestsFor};
 use crate::forms::RequestForm;
@@ -76,6 +77,8 @@ pub struct MyAccess {
     pub requests: Vec<RequestView>,
     pub grants_loaded: bool,
     pub requests_loaded: bool,
+    pub grants_chain: Chain,
+    pub requests_chain: Chain,
     pub focus: Pane,
     pub grant_scroll: Scroll,
     pub request_scroll: Scroll,
@@ -87,7 +90,7 @@ pub fn load(_app: &App) -> Vec<Cmd> {
             purpose: GrantsFor::Mine,
             query: GrantQuery {
                 scope: GrantScope::Mine,
-                limit: 1000,
+                limit: chain::PAGE_ROWS,
                 ..GrantQuery::default()
             },
         }),
@@ -95,7 +98,7 @@ pub fn load(_app: &App) -> Vec<Cmd> {
             purpose: RequestsFor::Mine,
             query: RequestQuery {
                 scope: RequestScope::Mine,
-                limit: 1000,
+                limit: chain::PAGE_ROWS,
                 ..RequestQuery::default()
             },
         }),
@@ -115,10 +118,17 @@ fn live(s: GrantStatus) -> bool {
     !s.is_terminal()
 }
 
-pub fn accept_grants(app: &mut App, page: Page<GrantView>) {
-    let mut grants = page.items;
+pub fn accept_grants(app: &mut App, query: GrantQuery, page: Page<GrantView>) -> Vec<Cmd> {
+    let m = &mut app.my;
+    let (kept, next) = m
+        .grants_chain
+        .accept(&mut m.grants, query.after.as_deref(), page);
+    let cmds = chain::next_grants(GrantsFor::Mine, query, next);
+    if !kept {
+        return cmds;
+    }
     // Live grants first, soonest deadline first; then ended ones, most recent first.
-    grants.sort_by(|a, b| {
+    m.grants.sort_by(|a, b| {
         live(b.status).cmp(&live(a.status)).then_with(|| {
             match (live(a.status), a.expires_at, b.expires_at) {
                 (true, Some(x), Some(y)) => x.cmp(&y),
@@ -127,17 +137,22 @@ pub fn accept_grants(app: &mut App, page: Page<GrantView>) {
             }
         })
     });
-    app.my.grants = grants;
-    app.my.grants_loaded = true;
+    m.grants_loaded = true;
     clamp(app);
+    cmds
 }
 
-pub fn accept_requests(app: &mut App, page: Page<RequestView>) {
-    let mut reqs = page.items;
-    reqs.sort_by_key(|r| std::cmp::Reverse(r.id));
-    app.my.requests = reqs;
-    app.my.requests_loaded = true;
-    clamp(app);
+pub fn accept_requests(app: &mut App, query: RequestQuery, page: Page<RequestView>) -> Vec<Cmd> {
+    let m = &mut app.my;
+    let (kept, next) = m
+        .requests_chain
+        .accept(&mut m.requests, query.after.as_deref(), page);
+    if kept {
+        m.requests.sort_by_key(|r| std::cmp::Reverse(r.id));
+        m.requests_loaded = true;
+        clamp(app);
+    }
+    chain::next_requests(RequestsFor::Mine, query, next)
 }
 
 /// The grants pane and the requests pane.
