@@ -170,16 +170,7 @@ impl Daemon {
     /// `(VmRSS, VmHWM)` in KiB from /proc/PID/status.
     pub fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
         let pid = self.pid().context("hallpassd is not running")?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        Ok((field("VmRSS:"), field("VmHWM:")))
+        memory_kib(&pid.to_string())
     }
 
     /// The last 40 lines of the daemon's log.
@@ -188,6 +179,20 @@ impl Daemon {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
+}
+
+/// `(VmRSS, VmHWM)` in KiB of process `pid` (a number, or `self`) from /proc.
+pub fn memory_kib(pid: &str) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok((field("VmRSS:"), field("VmHWM:")))
 }
 
 impl Drop for Daemon {

@@ -9,7 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
 use hallpass_bench::{
-    Env, crash, daemon, expiry, lifecycle, machine, reads, report, startup, sync, writes,
+    Env, crash, daemon, expiry, lifecycle, machine, reads, report, startup, sync, tui, writes,
 };
 
 /// Benchmarks and the crash harness of hallpass. Build in release first:
@@ -44,6 +44,8 @@ enum Command {
     Startup(startup::Args),
     /// Reading a big directory from a throwaway slapd, against raw paged LDAP searches.
     Sync(sync::Args),
+    /// The TUI's Identities screen over 100k people: first paint, key → frame, memory.
+    Tui(tui::Args),
     /// SIGKILL hallpassd at random moments under load; fails on any lost acknowledged change.
     Crash(crash::Args),
     /// Every benchmark at default sizes, as a BENCHMARKS.md-ready document.
@@ -63,7 +65,7 @@ fn main() -> anyhow::Result<()> {
             daemon::find_hallpassd(cli.hallpassd.as_deref()),
         ) {
             (_, Ok(p)) => p,
-            (Command::Sync(_), Err(_)) => PathBuf::new(),
+            (Command::Sync(_) | Command::Tui(_), Err(_)) => PathBuf::new(),
             (_, Err(e)) => return Err(e),
         },
         work_dir: cli.work_dir.clone(),
@@ -79,6 +81,7 @@ fn main() -> anyhow::Result<()> {
             Command::Expiry(a) => expiry::run(&env, a).await?,
             Command::Startup(a) => startup::run(&env, a).await?,
             Command::Sync(a) => sync::run(&env, a).await?,
+            Command::Tui(a) => tui::run(a)?,
             Command::Crash(a) => {
                 let (outcome, ok) = crash::run(&env, a).await?;
                 print(&outcome, cli.json);
@@ -114,6 +117,7 @@ async fn all(env: &Env, json: bool, out: Option<&std::path::Path>) -> anyhow::Re
     outcomes.push(expiry::run(env, &default_args::<expiry::Args>("expiry")?).await?);
     outcomes.push(startup::run(env, &default_args::<startup::Args>("startup")?).await?);
     outcomes.push(sync::run(env, &default_args::<sync::Args>("sync")?).await?);
+    outcomes.push(tui::run(&default_args::<tui::Args>("tui")?)?);
     let (c, ok) = crash::run(env, &default_args::<crash::Args>("crash")?).await?;
     outcomes.push(c);
     if json {
