@@ -753,3 +753,60 @@ async fn garbage_forms_get_a_clear_page_and_change_nothing() {
     site.http.get(&path).await.expect(200, "still serving");
     site.stop().await;
 }
+
+#[tokio::test]
+async fn held_forms_wait_a_day_for_their_confirmation_then_go() {
+    // Mail goes nowhere (nothing listens on port 9): the messages wait in the outbox.
+    let site = Site::start(|c| {
+        c.smtp.host = Some("127.0.0.1".into());
+        c.smtp.port = Some(9);
+        c.smtp.tls = hallpass_daemon::config::SmtpTls::None;
+    })
+    .await;
+    let path = site.db_link().await;
+    let send = || async {
+        let page = site.http.get(&path).await.expect(200, "link page");
+        let form = good_form(&page.csrf());
+        site.http
+            .post(&path, &as_pairs(&form), &[])
+            .await
+            .expect(200, "held for confirmation")
+    };
+    assert!(send().await.body.contains("Check your e-mail"));
+    assert!(pending(&site.d).await.is_empty(), "nothing sent yet");
+    let store = site.d.broker.store();
+    let mail = store.outbox().expect("outbox");
+    let confirm = mail
+        .iter()
+        .find(|m| m.purpose == "link.confirm")
+        .expect("a confirmation mail");
+    let at = confirm.text.find("/c/").expect("its link");
+    let token: String = confirm.text[at..].chars().take(35).collect();
+    let page = site
+        .http
+        .get(&token)
+        .await
+        .expect(200, "the confirmation page");
+    assert!(page.body.contains("Send my request"), "{}", page.body);
+    // A button from elsewhere is refused.
+    site.http
+        .post(&token, &[("csrf", "forged")], &[])
+        .await
+        .expect(403, "a forged confirmation");
+    assert!(pending(&site.d).await.is_empty());
+
+    // A day later the link is dead, and the next form sweeps the old one away.
+    site.d.advance(25 * HOUR);
+    let gone = site
+        .http
+        .get(&token)
+        .await
+        .expect(410, "an expired confirmation");
+    assert!(gone.body.contains("no longer works"), "{}", gone.body);
+    assert_eq!(store.link_submissions().expect("held").len(), 1);
+    send().await;
+    let held = store.link_submissions().expect("held");
+    assert_eq!(held.len(), 1, "only the new form is kept");
+    assert_eq!(held[0].created_at, site.d.broker.now());
+    site.stop().await;
+}

@@ -429,6 +429,53 @@ impl Sink {
     }
 }
 
+/// An exec integration, an access-link flow `vendor-db` on it, and a link: the link's URL.
+fn vendor_link(d: &Daemon) -> String {
+    let grant = d.dir.path().join("grant.sh");
+    std::fs::write(&grant, "#!/bin/sh\ncat >/dev/null\n").expect("script");
+    d.ok(&[
+        "integrations",
+        "create",
+        "sandbox",
+        "--grant",
+        &format!("/bin/sh {}", grant.display()),
+        "--revoke",
+        &format!("/bin/sh {}", grant.display()),
+        "--resource",
+        "db:read",
+    ]);
+    d.ok(&[
+        "flows",
+        "create",
+        "vendor-db",
+        "--trigger",
+        "access-link",
+        "--target",
+        "sandbox/db/read",
+        "--approval",
+        "any-of",
+        "--approver",
+        "admins",
+        "--max",
+        "2h",
+    ]);
+    d.ok(&["links", "create", "--flow", "vendor-db"])
+        .trim()
+        .to_string()
+}
+
+/// The CSRF token of the form on the page at `url`.
+fn csrf_of(http: &ureq::Agent, url: &str) -> String {
+    let mut page = http.get(url).call().expect("the page");
+    let body = page.body_mut().read_to_string().expect("body");
+    let marker = "name=\"csrf\" value=\"";
+    let at = body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no CSRF field on {url}:\n{body}"))
+        + marker.len();
+    body[at..at + body[at..].find('"').expect("end")].to_string()
+}
+
 fn outbox(d: &Daemon) -> Vec<Value> {
     d.json(None, &["outbox"])
         .as_array()
@@ -444,6 +491,7 @@ fn mail_survives_an_smtp_outage_and_arrives_with_the_right_content() {
         "",
         &format!(
             "[web]\nlisten = \"127.0.0.1:{web}\"\n\
+         confirm_email = false\n\
          [smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"none\"\n\
          from = \"E2E Corp access <access@e2e.example>\"\nretry_initial = \"1s\"\nretry_max = \"1s\"\ntimeout = \"5s\"\n"
         ),
@@ -480,48 +528,13 @@ fn mail_survives_an_smtp_outage_and_arrives_with_the_right_content() {
     assert!(!waiting.contains(&code), "the outbox listing shows no body");
 
     // A link request while the server is still down.
-    let grant = d.dir.path().join("grant.sh");
-    std::fs::write(&grant, "#!/bin/sh\ncat >/dev/null\n").expect("script");
-    d.ok(&[
-        "integrations",
-        "create",
-        "sandbox",
-        "--grant",
-        &format!("/bin/sh {}", grant.display()),
-        "--revoke",
-        &format!("/bin/sh {}", grant.display()),
-        "--resource",
-        "db:read",
-    ]);
-    d.ok(&[
-        "flows",
-        "create",
-        "vendor-db",
-        "--trigger",
-        "access-link",
-        "--target",
-        "sandbox/db/read",
-        "--approval",
-        "any-of",
-        "--approver",
-        "admins",
-        "--max",
-        "2h",
-    ]);
-    let url = d
-        .ok(&["links", "create", "--flow", "vendor-db"])
-        .trim()
-        .to_string();
+    let url = vendor_link(&d);
     let http = agent();
-    let mut page = http.get(&url).call().expect("the link page");
-    let body = page.body_mut().read_to_string().expect("body");
-    let marker = "name=\"csrf\" value=\"";
-    let at = body.find(marker).expect("a CSRF field") + marker.len();
-    let csrf = &body[at..at + body[at..].find('"').expect("end")];
+    let csrf = csrf_of(&http, &url);
     let resp = http
         .post(&url)
         .send_form([
-            ("csrf", csrf),
+            ("csrf", csrf.as_str()),
             ("name", "Vera Vendor"),
             ("email", "vera@vendor.example"),
             ("company", "Vendor Ltd"),
@@ -539,10 +552,7 @@ fn mail_survives_an_smtp_outage_and_arrives_with_the_right_content() {
     );
 
     // Another person opens the form before a restart...
-    let mut second = http.get(&url).call().expect("the link page");
-    let body = second.body_mut().read_to_string().expect("body");
-    let at = body.find(marker).expect("a CSRF field") + marker.len();
-    let csrf_before = body[at..at + body[at..].find('"').expect("end")].to_string();
+    let csrf_before = csrf_of(&http, &url);
 
     // A restart during the outage loses nothing: the outbox is in the store.
     d.stop();
@@ -733,34 +743,124 @@ fn the_site_speaks_https_when_given_a_certificate() {
         .expect("curl");
     assert_ne!(String::from_utf8_lossy(&plain.stdout).trim(), "200");
     // A link made on a TLS site is an https:// URL.
-    d.ok(&[
-        "integrations",
-        "create",
-        "sandbox",
-        "--grant",
-        "/bin/true",
-        "--revoke",
-        "/bin/true",
-        "--resource",
-        "db:read",
-    ]);
-    d.ok(&[
-        "flows",
-        "create",
-        "vendor-db",
-        "--trigger",
-        "access-link",
-        "--target",
-        "sandbox/db/read",
-        "--approval",
-        "any-of",
-        "--approver",
-        "admins",
-    ]);
-    let link = d.ok(&["links", "create", "--flow", "vendor-db"]);
+    let link = vendor_link(&d);
     assert!(
-        link.trim()
-            .starts_with(&format!("https://127.0.0.1:{port}/l/")),
+        link.starts_with(&format!("https://127.0.0.1:{port}/l/")),
         "{link}"
+    );
+}
+
+#[test]
+fn with_confirm_email_the_address_is_proven_and_members_are_not_told() {
+    let smtp = free_port();
+    let web = free_port();
+    let mail_dir = tempfile::tempdir().expect("tempdir");
+    let sink = Sink::start(smtp, mail_dir.path());
+    let d = Daemon::start_with(
+        "",
+        &format!(
+            "[web]\nlisten = \"127.0.0.1:{web}\"\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"none\"\n\
+             from = \"E2E Corp access <access@e2e.example>\"\nretry_initial = \"1s\"\nretry_max = \"1s\"\n"
+        ),
+    );
+    d.signup("admin@example.com", "Ada Admin");
+    let url = vendor_link(&d);
+    let http = agent();
+    let send = |email: &str| {
+        let csrf = csrf_of(&http, &url);
+        let mut resp = http
+            .post(&url)
+            .send_form([
+                ("csrf", csrf.as_str()),
+                ("name", "Vera Vendor"),
+                ("email", email),
+                ("company", "Vendor Ltd"),
+                ("justification", "SUP-42"),
+                ("duration", "1h"),
+            ])
+            .expect("submit");
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().expect("body");
+        (status, body.replace(email, "ADDRESS"))
+    };
+
+    // An external's address and a member's get the same answer; neither reaches the reviewers.
+    let external = send("vera@vendor.example");
+    let member = send("admin@example.com");
+    assert_eq!(external.0, 200, "{}", external.1);
+    assert!(external.1.contains("Check your e-mail"), "{}", external.1);
+    assert_eq!(member, external, "a member's address is told apart");
+    let pending = || d.json(None, &["requests", "--to-approve"]);
+    assert_eq!(pending(), json!([]), "nothing is sent before confirming");
+    assert_eq!(
+        d.json(None, &["links", "list"])[0]["uses"],
+        0,
+        "the link is not used yet"
+    );
+    // Only the external gets mail; the member's attempt is audited for admins.
+    wait_until(WAIT, "the confirmation mail", || {
+        sink.text().contains("To: vera@vendor.example")
+    });
+    wait_until(WAIT, "the outbox to empty", || outbox(&d).is_empty());
+    assert!(!sink.text().contains("To: admin@example.com"));
+    let audit = d.json(None, &["audit", "--action", "link.member_address"]);
+    assert!(audit.to_string().contains("admin@example.com"), "{audit}");
+
+    // The mailed link shows what will be sent and changes nothing; its button sends it.
+    let mail = sink.text();
+    let at = mail.find("/c/").expect("a confirmation link in the mail");
+    let token: String = mail[at + 3..].chars().take(32).collect();
+    let confirm = format!("http://127.0.0.1:{web}/c/{token}");
+    let mut page = http.get(&confirm).call().expect("the confirmation page");
+    assert_eq!(page.status().as_u16(), 200);
+    let body = page.body_mut().read_to_string().expect("body");
+    assert!(
+        body.contains("Send my request") && body.contains("SUP-42"),
+        "{body}"
+    );
+    assert_eq!(pending(), json!([]), "opening the link sends nothing");
+    let csrf = csrf_of(&http, &confirm);
+    let resp = http
+        .post(&confirm)
+        .send_form([("csrf", csrf.as_str())])
+        .expect("confirm");
+    assert_eq!(resp.status().as_u16(), 303);
+    let status = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("to the status page")
+        .to_string();
+    assert!(status.starts_with("/s/"), "{status}");
+    let v = pending();
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v[0]["requester"]["email"], "vera@vendor.example", "{v}");
+    assert_eq!(d.json(None, &["links", "list"])[0]["uses"], 1);
+    wait_until(WAIT, "the status link by mail", || {
+        sink.text().contains(&status)
+    });
+
+    // Used once: the link answers Gone and opens nothing more.
+    let mut again = http.get(&confirm).call().expect("again");
+    assert_eq!(again.status().as_u16(), 410);
+    assert!(
+        again
+            .body_mut()
+            .read_to_string()
+            .expect("body")
+            .contains("no longer works")
+    );
+    let resp = http
+        .post(&confirm)
+        .send_form([("csrf", csrf.as_str())])
+        .expect("post again");
+    assert_eq!(resp.status().as_u16(), 410);
+    assert_eq!(pending().as_array().map(Vec::len), Some(1));
+    // Neither token reached the log.
+    let log = d.log();
+    assert!(
+        !log.contains(&token),
+        "the confirmation token reached the log"
     );
 }

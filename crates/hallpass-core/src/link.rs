@@ -3,6 +3,7 @@
 //! a link that is expired, revoked or used up opens nothing ([`AccessLink::state_at`]).
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -82,6 +83,32 @@ pub struct StatusPass {
     pub user: UserId,
     pub link: LinkId,
     pub created_at: Timestamp,
+}
+
+/// How long an e-mailed confirmation link works.
+pub const SUBMISSION_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// A link form sent while `[web] confirm_email` is on, waiting for its sender to open the
+/// confirmation link e-mailed to the address typed. Until then no user, request or use of the
+/// link exists. Only the token's SHA-256 is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSubmission {
+    pub token_hash: [u8; 32],
+    pub link: LinkId,
+    pub name: String,
+    pub email: String,
+    pub company: String,
+    pub justification: Option<String>,
+    #[serde(with = "crate::time::secs")]
+    pub duration: Duration,
+    pub ssh_key: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl LinkSubmission {
+    pub fn expired_at(&self, now: Timestamp) -> bool {
+        now >= self.created_at.plus(SUBMISSION_TTL)
+    }
 }
 
 #[cfg(test)]

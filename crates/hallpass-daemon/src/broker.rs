@@ -99,6 +99,8 @@ pub struct Broker {
     config: Config,
     /// Wakes the scheduler: a deadline may have moved or connector work is owed.
     wake: Notify,
+    /// Mail queued without an event to announce it (the mailer also follows events).
+    mail: Notify,
     /// The newest event sequence number, for long-polling readers.
     events: watch::Sender<u64>,
     /// Grants with a connector call running now.
@@ -134,6 +136,7 @@ impl Broker {
             clock,
             config,
             wake: Notify::new(),
+            mail: Notify::new(),
             events: watch::channel(head).0,
             inflight: Mutex::new(HashSet::new()),
             connector_slots: Arc::new(Semaphore::new(slots)),
@@ -166,6 +169,15 @@ impl Broker {
 
     pub(crate) async fn scheduler_woken(&self) {
         self.wake.notified().await;
+    }
+
+    /// Tells the mailer to look at the outbox now.
+    pub fn wake_mailer(&self) {
+        self.mail.notify_one();
+    }
+
+    pub(crate) async fn mailer_woken(&self) {
+        self.mail.notified().await;
     }
 
     pub fn subscribe_events(&self) -> watch::Receiver<u64> {

@@ -267,6 +267,10 @@ pub struct WebConfig {
     pub submissions_per_hour: u32,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Whether a link form is sent only once its sender opens a confirmation link e-mailed to
+    /// the address typed (which proves the address, and answers every address alike). Default:
+    /// on when `[smtp]` is configured; it needs `[smtp]`.
+    pub confirm_email: Option<bool>,
 }
 
 impl Default for WebConfig {
@@ -279,11 +283,18 @@ impl Default for WebConfig {
             requests_per_minute: 60,
             submissions_per_hour: 20,
             max_body_bytes: 16 * 1024,
+            confirm_email: None,
         }
     }
 }
 
 impl WebConfig {
+    /// Whether link forms wait for an e-mailed confirmation (`confirm_email`, by default on
+    /// whenever mail can be sent).
+    pub fn confirms_email(&self, smtp: &SmtpConfig) -> bool {
+        self.confirm_email.unwrap_or_else(|| smtp.enabled())
+    }
+
     /// The base URL links and status pages are built on, without a trailing slash.
     pub fn base_url(&self) -> Option<String> {
         if let Some(u) = &self.public_url {
@@ -533,6 +544,11 @@ impl Config {
                 "web.requests_per_minute and web.submissions_per_hour must be at least 1".into(),
             );
         }
+        if self.web.confirm_email == Some(true) && !self.smtp.enabled() {
+            return Err(
+                "web.confirm_email needs [smtp]: the confirmation link is sent by e-mail".into(),
+            );
+        }
         if self.web.max_body_bytes < 1024 {
             return Err("web.max_body_bytes must be at least 1024".into());
         }
@@ -636,6 +652,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cache_mb"), "{err}");
+    }
+
+    #[test]
+    fn email_confirmation_follows_smtp_unless_set_and_needs_it() {
+        let smtp = "[smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n";
+        let on = |text: &str| {
+            let c = Config::parse(text, Path::new("c.toml")).unwrap();
+            c.web.confirms_email(&c.smtp)
+        };
+        assert!(!on(""));
+        assert!(on(smtp));
+        assert!(!on(&format!("[web]\nconfirm_email = false\n{smtp}")));
+        let err = Config::parse("[web]\nconfirm_email = true\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("web.confirm_email needs [smtp]"), "{err}");
     }
 
     #[test]

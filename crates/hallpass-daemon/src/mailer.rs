@@ -124,6 +124,31 @@ pub fn invite(org: &str, user: &User, code: &str, expires_at: Timestamp) -> Outg
     }
 }
 
+/// The confirmation link for a link form, to the address it gave (`[web] confirm_email`).
+pub fn confirm_link(org: &str, name: &str, email: &str, url: &str) -> Outgoing {
+    let heading = format!("Confirm your request to {org}");
+    Outgoing {
+        to: email.to_string(),
+        subject: heading.clone(),
+        text: format!(
+            "Hello {name},\n\nto send your request for access to {org}'s reviewers, open this link within\n\
+             a day and confirm:\n\n    {url}\n\n\
+             If you did not ask for access, ignore this message: nothing is sent without it.\n",
+        ),
+        html: html_mail(
+            org,
+            &heading,
+            html! {
+                p { "Hello " (name) "," }
+                p { "to send your request for access to " (org) "'s reviewers, open this link within a day and confirm:" }
+                p { a href=(url) { (url) } }
+                p { "If you did not ask for access, ignore this message: nothing is sent without it." }
+            },
+        ),
+        purpose: "link.confirm",
+    }
+}
+
 /// The private status link, to the external who asked.
 pub fn status_link(org: &str, user: &User, request: RequestId, url: &str) -> Outgoing {
     let heading = format!("Your request {request} to {org}");
@@ -437,6 +462,7 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = stop.changed() => return,
             _ = events.changed() => {}
+            _ = broker.mailer_woken() => {}
             _ = tokio::time::sleep(wait) => {}
         }
     }

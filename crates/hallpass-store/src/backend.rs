@@ -36,10 +36,11 @@ pub enum Table {
     SyncRuns,
     ScimResources,
     Tokens,
+    LinkSubmissions,
 }
 
 impl Table {
-    pub const ALL: [Table; 29] = [
+    pub const ALL: [Table; 30] = [
         Table::Meta,
         Table::Users,
         Table::UsersByEmail,
@@ -69,6 +70,7 @@ impl Table {
         Table::SyncRuns,
         Table::ScimResources,
         Table::Tokens,
+        Table::LinkSubmissions,
     ];
 
     /// The on-disk name (sled tree name). Never change one: it would orphan the data.
@@ -103,6 +105,7 @@ impl Table {
             Table::SyncRuns => "sync_runs",
             Table::ScimResources => "scim_resources",
             Table::Tokens => "tokens",
+            Table::LinkSubmissions => "link_submissions",
         }
     }
 

@@ -17,7 +17,7 @@ use hallpass_core::flow::Flow;
 use hallpass_core::grant::Grant;
 use hallpass_core::identity::SyncReport;
 use hallpass_core::integration::{Bundle, Integration, Target};
-use hallpass_core::link::{AccessLink, StatusPass};
+use hallpass_core::link::{AccessLink, LinkSubmission, StatusPass};
 use hallpass_core::outbox::Mail;
 use hallpass_core::request::Request;
 use hallpass_core::scim::{ScimKind, ScimRecord};
@@ -725,6 +725,15 @@ impl Store {
     /// Every API token ever made, oldest first (people make few; revoked ones stay as evidence).
     pub fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
         self.all(Table::Tokens)
+    }
+
+    pub fn link_submission(&self, hash: &[u8; 32]) -> Result<Option<LinkSubmission>, StoreError> {
+        self.record(Table::LinkSubmissions, hash)
+    }
+
+    /// Every held link form (few: each waits at most a day, and forms are rate-limited).
+    pub fn link_submissions(&self) -> Result<Vec<LinkSubmission>, StoreError> {
+        self.all(Table::LinkSubmissions)
     }
 
     pub fn status_pass(&self, hash: &[u8; 32]) -> Result<Option<StatusPass>, StoreError> {

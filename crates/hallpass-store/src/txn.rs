@@ -16,7 +16,7 @@ use hallpass_core::flow::Flow;
 use hallpass_core::grant::{Grant, GrantStatus};
 use hallpass_core::identity::SyncReport;
 use hallpass_core::integration::{Bundle, Integration};
-use hallpass_core::link::{AccessLink, StatusPass};
+use hallpass_core::link::{AccessLink, LinkSubmission, StatusPass};
 use hallpass_core::outbox::Mail;
 use hallpass_core::request::Request;
 use hallpass_core::scim::{ScimKind, ScimRecord};
@@ -436,6 +436,20 @@ impl<'a> Txn<'a> {
 
     pub fn put_status_pass(&mut self, p: &StatusPass) -> Result<(), StoreError> {
         self.put_record(Table::StatusPasses, p.token_hash, p);
+        Ok(())
+    }
+
+    pub fn link_submission(&self, hash: &[u8; 32]) -> Result<Option<LinkSubmission>, StoreError> {
+        self.record(Table::LinkSubmissions, hash)
+    }
+
+    pub fn put_link_submission(&mut self, s: &LinkSubmission) -> Result<(), StoreError> {
+        self.put_record(Table::LinkSubmissions, s.token_hash, s);
+        Ok(())
+    }
+
+    pub fn delete_link_submission(&mut self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.stage_delete(Table::LinkSubmissions, *hash);
         Ok(())
     }
 

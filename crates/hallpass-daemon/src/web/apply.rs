@@ -12,10 +12,12 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use hallpass_core::audit::Source;
+use hallpass_core::audit::{Actor, AuditEntry, Source};
 use hallpass_core::flow::{ApprovalRule, Flow, Trigger};
 use hallpass_core::integration::Connector;
-use hallpass_core::link::{AccessLink, LinkState, StatusPass, token_hash};
+use hallpass_core::link::{
+    AccessLink, LinkState, LinkSubmission, SUBMISSION_TTL, StatusPass, token_hash,
+};
 use hallpass_core::request::RequestKind;
 use hallpass_core::time::{format_duration, parse_duration};
 use hallpass_core::user::{Role, User, UserStatus, normalize_email, validate_person_name};
@@ -112,7 +114,7 @@ fn needs_ssh_key(
     Ok(false)
 }
 
-fn offer(store: &Store, flow: &Flow) -> Result<Offer, Fail> {
+pub(crate) fn offer(store: &Store, flow: &Flow) -> Result<Offer, Fail> {
     let targets = offered_targets(store, flow)?;
     let approval = match flow.approval.rule {
         ApprovalRule::Auto => "granted at once, no review".to_string(),
@@ -166,13 +168,13 @@ pub async fn show(State(site): State<Arc<Site>>, Path(token): Path<String>) -> R
 }
 
 /// A checked submission, ready for the transaction.
-struct Checked {
-    name: String,
-    email: String,
-    company: String,
-    justification: Option<String>,
-    duration: Duration,
-    ssh_key: Option<String>,
+pub(crate) struct Checked {
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) company: String,
+    pub(crate) justification: Option<String>,
+    pub(crate) duration: Duration,
+    pub(crate) ssh_key: Option<String>,
 }
 
 /// The form as typed, to show again.
@@ -294,7 +296,7 @@ fn check(f: &ApplyForm, flow: &Flow, o: &Offer) -> Result<Checked, FormState> {
 }
 
 /// Why a submission was turned away inside the transaction.
-enum Refusal {
+pub(crate) enum Refusal {
     Closed,
     Field(&'static str, String),
     Other(Fail),
@@ -357,15 +359,50 @@ pub async fn submit(
         Ok(c) => c,
         Err(st) => return render(&site, StatusCode::UNPROCESSABLE_ENTITY, &token, &o, &st),
     };
+    if site
+        .broker
+        .config()
+        .web
+        .confirms_email(&site.broker.config().smtp)
+    {
+        return hold(&site, &link, c, now).await;
+    }
+    let typed_again = typed(&f);
+    let result = open_request(&site, link.id, c, now, None).await;
+    opened(&site, result, |field, why| {
+        let mut st = typed_again;
+        st.errors.insert(field, why);
+        render(&site, StatusCode::UNPROCESSABLE_ENTITY, &token, &o, &st)
+    })
+}
+
+/// Opens the request a checked form asks for, in one transaction: the External user (made,
+/// or updated when the address is an active external's), the Pending request, the status
+/// pass, the link's use and (with `[smtp]`) the status e-mail. A member's address is refused.
+/// `held`: the confirmed form this comes from, used up in the same transaction. Returns the
+/// request and the status token.
+pub(crate) async fn open_request(
+    site: &Arc<Site>,
+    link_id: hallpass_core::LinkId,
+    c: Checked,
+    now: Timestamp,
+    held: Option<[u8; 32]>,
+) -> Result<(RequestId, String), Refusal> {
     let status_token = random_hex(16);
     let status_url = site.status_url(&status_token);
     let org = site.org().to_string();
     let broker = site.broker.clone();
-    let hash = link.token_hash;
     let mail_on = broker.config().smtp.enabled();
-    let result: Result<RequestId, Refusal> = broker
+    broker
         .commit_with(|tx| {
-            let mut link = match tx.link_by_token(&hash)? {
+            if let Some(hash) = held {
+                // Confirmed twice at once: the second finds it gone.
+                if tx.link_submission(&hash)?.is_none() {
+                    return Err(Refusal::Closed);
+                }
+                tx.delete_link_submission(&hash)?;
+            }
+            let mut link = match tx.link(link_id)? {
                 Some(l) if l.state_at(now) == LinkState::Open => l,
                 _ => return Err(Refusal::Closed),
             };
@@ -380,9 +417,10 @@ pub async fn submit(
                     ssh_keys: c.ssh_key.clone().map(|k| vec![k]).unwrap_or(u.ssh_keys.clone()),
                     ..u
                 },
-                // A member's address: an external may not act as them. (Only someone holding a
-                // valid link gets this far, rate-limited per link and per address.)
-                Some(u) if u.status != UserStatus::Deleted => {
+                // A member's address: an external may not act as them. (Without e-mail
+                // confirmation, only someone holding a valid link gets this far, rate-limited
+                // per link and per address; with it, this is not shown to the sender.)
+                Some(u) if is_member(&u) => {
                     return Err(Refusal::Field(
                         "email",
                         "This address cannot be used with an access link. Use another one, or ask the person who sent you the link.".into(),
@@ -436,30 +474,123 @@ pub async fn submit(
             }
             Ok(req.id)
         })
-        .await;
+        .await
+        .map(|id| (id, status_token))
+}
+
+/// The page for a link that closed between showing the form and acting on it.
+pub(crate) fn closed(site: &Site) -> Response {
+    site.page(
+        StatusCode::GONE,
+        "This link no longer works",
+        "It was withdrawn, used up or expired just now. Nothing was sent or created.",
+    )
+}
+
+/// An address that belongs to someone other than an external (deleted accounts aside).
+fn is_member(u: &User) -> bool {
+    u.role != Role::External && u.status != UserStatus::Deleted
+}
+
+/// The answer to an attempt to open a request: the status page, or why not (`field_error`
+/// shows a refusal about one of the form's fields).
+pub(crate) fn opened(
+    site: &Site,
+    result: Result<(RequestId, String), Refusal>,
+    field_error: impl FnOnce(&'static str, String) -> Response,
+) -> Response {
     match result {
-        Ok(id) => {
-            tracing::info!(request = %id, link = %link.id, "request opened through an access link");
+        Ok((id, status_token)) => {
+            tracing::info!(request = %id, "request opened through an access link");
             see_other(&format!("/s/{status_token}"))
         }
-        Err(Refusal::Closed) => site.page(
-            StatusCode::GONE,
-            "This link no longer works",
-            "It was withdrawn, used up or expired just now. Nothing was sent or created.",
-        ),
-        Err(Refusal::Field(field, why)) => {
-            let mut st = typed(&f);
-            st.errors.insert(field, why);
-            render(&site, StatusCode::UNPROCESSABLE_ENTITY, &token, &o, &st)
-        }
+        Err(Refusal::Closed) => closed(site),
+        Err(Refusal::Field(field, why)) => field_error(field, why),
         Err(Refusal::Other(Fail::Api(ApiError::Conflict { why }))) => {
-            tracing::warn!(link = %link.id, why, "an access-link request could not be opened");
+            tracing::warn!(why, "an access-link request could not be opened");
             site.page(
                 StatusCode::CONFLICT,
                 "This request cannot be reviewed right now",
                 "Nobody is available to review requests for this access. Nothing was created; please tell the person who sent you the link.",
             )
         }
+        Err(Refusal::Other(e)) => site.internal(e),
+    }
+}
+
+/// With `[web] confirm_email`: keeps the checked form and e-mails a confirmation link to the
+/// address typed; nothing else is created until it is opened. A member's address gets the
+/// same page and no mail (the attempt is audited for admins), so the answer tells the sender
+/// nothing about which addresses exist.
+async fn hold(site: &Arc<Site>, link: &AccessLink, c: Checked, now: Timestamp) -> Response {
+    let token = random_hex(16);
+    let url = format!("{}/c/{token}", site.base_url);
+    let org = site.org().to_string();
+    let (link_id, email) = (link.id, c.email.clone());
+    // Forms never confirmed go when their day is up (each new form sweeps).
+    let stale: Vec<[u8; 32]> = match site.broker.store().link_submissions() {
+        Ok(all) => all
+            .into_iter()
+            .filter(|s| s.expired_at(now))
+            .map(|s| s.token_hash)
+            .collect(),
+        Err(e) => return site.internal(e.into()),
+    };
+    let held: Result<(), Refusal> = site
+        .broker
+        .commit_with(|tx| {
+            for hash in &stale {
+                tx.delete_link_submission(hash)?;
+            }
+            match tx.link(link_id)? {
+                Some(l) if l.state_at(now) == LinkState::Open => {}
+                _ => return Err(Refusal::Closed),
+            }
+            if let Some(u) = tx.user_by_email(&c.email)?
+                && is_member(&u)
+            {
+                tx.audit(
+                    now,
+                    AuditEntry::new(
+                        Actor::System,
+                        Source::Link,
+                        "link.member_address",
+                        format!("link {link_id}"),
+                        format!(
+                            "a form on link {link_id} gave {}, a member's address; nothing was sent or created",
+                            u.email
+                        ),
+                    ),
+                )?;
+                return Ok(());
+            }
+            tx.put_link_submission(&LinkSubmission {
+                token_hash: token_hash(&token),
+                link: link_id,
+                name: c.name.clone(),
+                email: c.email.clone(),
+                company: c.company.clone(),
+                justification: c.justification.clone(),
+                duration: c.duration,
+                ssh_key: c.ssh_key.clone(),
+                created_at: now,
+            })?;
+            mailer::enqueue(tx, now, mailer::confirm_link(&org, &c.name, &c.email, &url))?;
+            Ok(())
+        })
+        .await;
+    site.broker.wake_mailer();
+    match held {
+        Ok(()) => site.page(
+            StatusCode::OK,
+            "Check your e-mail",
+            &format!(
+                "We sent a link to {email}. Open it within {} to send your request: nothing reaches the reviewers before that. No message after a few minutes? Check the address and your spam folder, then fill in the form again.",
+                format_duration(SUBMISSION_TTL)
+            ),
+        ),
+        Err(Refusal::Closed) => closed(site),
+        Err(Refusal::Field(_, why)) => site.page(StatusCode::UNPROCESSABLE_ENTITY, "Please check the form", &why),
         Err(Refusal::Other(e)) => site.internal(e),
     }
 }

@@ -6,6 +6,7 @@
 //! link is rate-limited.
 
 mod apply;
+mod confirm;
 mod guard;
 mod pages;
 mod status;
@@ -143,6 +144,7 @@ pub fn router(broker: Arc<Broker>, csrf_key: [u8; 32]) -> Router {
         .route("/static/style.css", get(style))
         .route("/static/countdown.js", get(countdown))
         .route("/l/{token}", get(apply::show).post(apply::submit))
+        .route("/c/{token}", get(confirm::show).post(confirm::send))
         .route("/s/{token}", get(status::show))
         .route("/s/{token}/release", post(status::release));
     if let Some(scim) = scim {

@@ -161,6 +161,48 @@ pub fn offer(org: &str, action: &str, csrf: &str, o: &Offer, form: &FormState) -
     )
 }
 
+/// What a held link form says, for its confirmation page.
+pub struct Held {
+    pub name: String,
+    pub email: String,
+    pub company: String,
+    pub justification: Option<String>,
+    pub duration: String,
+}
+
+pub fn confirm(org: &str, action: &str, csrf: &str, o: &Offer, h: &Held) -> Markup {
+    layout(
+        org,
+        "Confirm your request",
+        None,
+        html! {
+            h1 { "Confirm your request" }
+            section.card aria-labelledby="offer-title" {
+                h2 #offer-title { (o.title) }
+                dl.facts {
+                    dt { "Access to" }
+                    dd { ul.targets { @for t in &o.targets { li { code { (t) } } } } }
+                    dt { "For" }
+                    dd { (h.duration) }
+                    dt { "You" }
+                    dd { (h.name) ", " (h.company) " (" (h.email) ")" }
+                    @if let Some(j) = &h.justification {
+                        dt { "Why" }
+                        dd { (j) }
+                    }
+                    dt { "Decided by" }
+                    dd { (o.approval) }
+                }
+            }
+            form.card method="post" action=(action) {
+                p { "Your address is confirmed. Send the request to the reviewers?" }
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { "Send my request" }
+            }
+        },
+    )
+}
+
 pub fn message(org: &str, title: &str, text: &str) -> Markup {
     layout(
         org,
