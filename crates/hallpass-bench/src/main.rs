@@ -57,6 +57,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    hallpass_daemon::memory::disable_transparent_huge_pages();
     let cli = Cli::parse();
     let env = Env {
         // `sync` never starts the daemon, so it runs without one built.

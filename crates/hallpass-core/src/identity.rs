@@ -213,10 +213,12 @@ impl FieldChanges {
         self.0.is_empty()
     }
 
-    fn note(&mut self, field: &str, before: impl fmt::Display, after: impl fmt::Display) {
-        let (b, a) = (before.to_string(), after.to_string());
-        if b != a {
-            self.0.insert(field.to_string(), (b, a));
+    /// Records `field` when it changed; formats only then (a sync compares every field of
+    /// every person, and nearly all are equal).
+    fn note<T: PartialEq + fmt::Display + ?Sized>(&mut self, field: &str, before: &T, after: &T) {
+        if before != after {
+            self.0
+                .insert(field.to_string(), (before.to_string(), after.to_string()));
         }
     }
 }
@@ -239,6 +241,32 @@ fn opt(o: &Option<String>) -> &str {
     o.as_deref().unwrap_or("")
 }
 
+/// What applying a person's directory fields to `user` would change (see [`merge_person`]),
+/// without changing it.
+pub fn person_changes(
+    user: &User,
+    source: &SourceName,
+    p: &Person,
+    manager: Option<UserId>,
+) -> FieldChanges {
+    let mut ch = FieldChanges::default();
+    ch.note("email", user.email.as_str(), p.email.as_str());
+    ch.note("name", user.name.as_str(), p.name.as_str());
+    ch.note("phone", opt(&user.phone), opt(&p.phone));
+    ch.note("login", opt(&user.login), opt(&p.login));
+    if user.manager != manager {
+        let show = |m: Option<UserId>| m.map(|m| m.to_string()).unwrap_or_default();
+        ch.note(
+            "manager",
+            show(user.manager).as_str(),
+            show(manager).as_str(),
+        );
+    }
+    let old_link = user.sources.get(source).map_or("", String::as_str);
+    ch.note("external_id", old_link, p.external_id.as_str());
+    ch
+}
+
 /// Applies a person's directory fields (e-mail, name, phone, login, manager, the source link)
 /// to `user` and says what changed. Role, status, OS account, SSH keys and groups are not
 /// touched here.
@@ -248,15 +276,7 @@ pub fn merge_person(
     p: &Person,
     manager: Option<UserId>,
 ) -> FieldChanges {
-    let mut ch = FieldChanges::default();
-    ch.note("email", &user.email, &p.email);
-    ch.note("name", &user.name, &p.name);
-    ch.note("phone", opt(&user.phone), opt(&p.phone));
-    ch.note("login", opt(&user.login), opt(&p.login));
-    let show = |m: Option<UserId>| m.map(|m| m.to_string()).unwrap_or_default();
-    ch.note("manager", show(user.manager), show(manager));
-    let old_link = user.sources.get(source).cloned().unwrap_or_default();
-    ch.note("external_id", &old_link, &p.external_id);
+    let ch = person_changes(user, source, p, manager);
     user.email = p.email.clone();
     user.name = p.name.clone();
     user.phone = p.phone.clone();

@@ -22,6 +22,7 @@ pub mod handlers;
 pub mod lifecycle;
 pub mod logging;
 pub mod mailer;
+pub mod memory;
 pub mod paths;
 pub mod scim;
 pub mod server;

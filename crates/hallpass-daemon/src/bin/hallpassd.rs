@@ -38,6 +38,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    hallpass_daemon::memory::disable_transparent_huge_pages();
     let args = Args::parse();
     let env = Env::from_process();
     let config_file = args

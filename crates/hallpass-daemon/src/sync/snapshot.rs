@@ -3,7 +3,9 @@
 //! a refused or dry run writes nothing but its report; each batch is one transaction that
 //! re-reads every record it changes, so a concurrent admin edit (a role, an SSH key) is never
 //! overwritten; a person is written once per run with their final groups; eligibility is
-//! re-checked in the transaction that takes a group or the account away.
+//! re-checked in the transaction that takes a group or the account away. People and groups the
+//! plan found already as the source has them are not visited again (a no-change re-sync writes
+//! only its report); a change committed after the plan's read stands until the next run.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -11,7 +13,7 @@ use hallpass_core::audit::{Actor, AuditEntry, Source};
 use hallpass_core::event::EventKind;
 use hallpass_core::identity::{
     Change, ChangeKind, FieldChanges, GroupRecord, Person, RecordError, Snapshot, SyncReport,
-    group_from_record, merge_person,
+    group_from_record, merge_person, person_changes,
 };
 use hallpass_core::user::{Group, Role, User, UserStatus};
 use hallpass_core::{GroupName, SourceName, Timestamp, UserId};
@@ -71,11 +73,14 @@ struct Planned {
     person: Person,
     manager: Option<Slot>,
     groups: BTreeSet<GroupName>,
+    /// Whether the plan found anything to write (false: the stored record already matches).
+    changed: bool,
 }
 
 struct PlannedGroup {
     record: GroupRecord,
     members: Vec<Slot>,
+    changed: bool,
 }
 
 /// Everything a run will do, computed from committed state.
@@ -269,17 +274,17 @@ fn plan(
     let mut claimed: HashSet<UserId> = HashSet::new();
     for rec in &snap.people {
         named.insert(rec.external_id.trim().to_string());
-        let label = format!("person {:?}", rec.external_id);
+        let label = || format!("person {:?}", rec.external_id);
         let p = match rec.validate() {
             Ok(p) => p,
             Err(e) => {
-                report.errors.push(record_error(&label, e));
+                report.errors.push(record_error(&label(), e));
                 continue;
             }
         };
         if by_ext.contains_key(&p.external_id) {
             report.errors.push(RecordError {
-                record: label,
+                record: label(),
                 field: "external_id".into(),
                 why: "listed twice".into(),
             });
@@ -287,7 +292,7 @@ fn plan(
         }
         if let Some(other) = emails.get(&p.email) {
             report.errors.push(RecordError {
-                record: label,
+                record: label(),
                 field: "email".into(),
                 why: format!("{} is also the e-mail of {other:?}", p.email),
             });
@@ -296,16 +301,17 @@ fn plan(
         // Who is this in hallpass?
         let linked = links
             .get(&p.external_id)
-            .and_then(|id| known.get(id))
-            .cloned();
-        let by_email = match &linked {
-            Some(l) if l.email == p.email => Some(l.clone()),
+            .filter(|id| known.contains_key(id))
+            .copied();
+        // Whoever else holds the e-mail (the linked person keeping theirs needs no lookup).
+        let by_email = match linked.and_then(|id| known.get(&id)) {
+            Some(l) if l.email == p.email => None,
             _ => store.user_by_email(&p.email)?,
         };
         let existing = match (linked, by_email) {
-            (Some(l), Some(e)) if e.id != l.id && e.status != UserStatus::Deleted => {
+            (Some(l), Some(e)) if e.id != l && e.status != UserStatus::Deleted => {
                 report.errors.push(RecordError {
-                    record: label,
+                    record: label(),
                     field: "email".into(),
                     why: format!("{} already belongs to another person ({})", p.email, e.id),
                 });
@@ -315,31 +321,32 @@ fn plan(
             (None, Some(e)) => match refuse_match(&e, source) {
                 Some(why) => {
                     report.errors.push(RecordError {
-                        record: label,
+                        record: label(),
                         field: "email".into(),
                         why,
                     });
                     continue;
                 }
-                None => Some(e),
+                None => {
+                    let id = e.id;
+                    known.entry(id).or_insert(e);
+                    Some(id)
+                }
             },
             (None, None) => None,
         };
-        if let Some(e) = &existing
-            && !claimed.insert(e.id)
+        if let Some(id) = existing
+            && !claimed.insert(id)
         {
             report.errors.push(RecordError {
-                record: label,
+                record: label(),
                 field: "email".into(),
                 why: format!("{} is claimed by another record of this source", p.email),
             });
             continue;
         }
-        if let Some(u) = &existing {
-            known.entry(u.id).or_insert_with(|| u.clone());
-        }
-        let slot = match &existing {
-            Some(u) => Slot::Existing(u.id),
+        let slot = match existing {
+            Some(id) => Slot::Existing(id),
             None if !p.active => continue, // never create someone already gone
             None => {
                 new_count += 1;
@@ -362,6 +369,7 @@ fn plan(
             person: p,
             manager: None,
             groups: BTreeSet::new(),
+            changed: true,
         });
     }
     for p in &mut people {
@@ -388,10 +396,10 @@ fn plan(
         .map(|(i, p)| (p.slot, i))
         .collect();
     for rec in snap.groups {
-        let label = format!("group {:?}", rec.external_id);
+        let label = || format!("group {:?}", rec.external_id);
         if !named_groups.insert(rec.name.clone()) {
             report.errors.push(RecordError {
-                record: label,
+                record: label(),
                 field: "name".into(),
                 why: format!("two groups of this source are both called {}", rec.name),
             });
@@ -401,7 +409,7 @@ fn plan(
             && let Some(other) = g.source.as_ref().filter(|s| &s.source != source)
         {
             report.errors.push(RecordError {
-                record: label,
+                record: label(),
                 field: "name".into(),
                 why: format!("group {} belongs to source {}", rec.name, other.source),
             });
@@ -423,6 +431,7 @@ fn plan(
         groups.push(PlannedGroup {
             record: rec,
             members,
+            changed: true,
         });
     }
     let groups_removed: Vec<GroupName> = owned_before
@@ -443,7 +452,7 @@ fn plan(
     gone.dedup();
 
     // 4. The diff.
-    for p in &people {
+    for p in &mut people {
         match p.slot {
             Slot::New(_) => {
                 report.added += 1;
@@ -460,14 +469,13 @@ fn plan(
                 let Some(before) = known.get(&id) else {
                     continue;
                 };
-                let mut after = before.clone();
                 // A manager new in this run has no id yet: a stand-in, named in the diff below.
                 let manager = match p.manager {
                     Some(Slot::Existing(id)) => Some(id),
                     Some(Slot::New(_)) => Some(UserId(0)),
                     None => None,
                 };
-                let mut fields = merge_person(&mut after, source, &p.person, manager);
+                let mut fields = person_changes(before, source, &p.person, manager);
                 if matches!(p.manager, Some(Slot::New(_))) {
                     // The manager is new in this run; their id is not known yet.
                     fields.0.insert(
@@ -478,8 +486,10 @@ fn plan(
                         ),
                     );
                 }
-                let groups = merged_groups(&before.groups, &owned, &p.groups);
-                note_groups(&mut fields, &before.groups, &groups);
+                if !groups_unchanged(&before.groups, &owned, &p.groups) {
+                    let groups = merged_groups(&before.groups, &owned, &p.groups);
+                    note_groups(&mut fields, &before.groups, &groups);
+                }
                 let reactivating = before.status == UserStatus::Deactivated;
                 let kind = if reactivating {
                     report.reactivated += 1;
@@ -489,6 +499,7 @@ fn plan(
                     Some(ChangeKind::Update)
                 } else {
                     report.unchanged += 1;
+                    p.changed = false;
                     None
                 };
                 if let Some(kind) = kind {
@@ -538,7 +549,7 @@ fn plan(
             },
         );
     }
-    for g in &groups {
+    for g in &mut groups {
         match all_groups.get(&g.record.name) {
             None => {
                 report.groups_added += 1;
@@ -561,7 +572,9 @@ fn plan(
                     .source
                     .as_ref()
                     .is_some_and(|s| &s.source == source && s.external_id == g.record.external_id);
-                if !same_members || !same_source || old.description != g.record.description {
+                g.changed =
+                    !same_members || !same_source || old.description != g.record.description;
+                if g.changed {
                     report.groups_updated += 1;
                     let mut fields = FieldChanges::default();
                     fields.0.insert(
@@ -685,6 +698,20 @@ fn merged_groups(
         .collect()
 }
 
+/// Whether [`merged_groups`] would give back `current` (the common case of a re-sync), without
+/// building it: everything the source lists is held, and every held group the source decides is
+/// listed.
+fn groups_unchanged(
+    current: &BTreeSet<GroupName>,
+    owned: &BTreeSet<GroupName>,
+    from_source: &BTreeSet<GroupName>,
+) -> bool {
+    from_source.is_subset(current)
+        && current
+            .iter()
+            .all(|g| !owned.contains(g) || from_source.contains(g))
+}
+
 fn note_groups(
     fields: &mut FieldChanges,
     before: &BTreeSet<GroupName>,
@@ -741,12 +768,17 @@ async fn write(
     let mut withdrawn = Withdrawn::default();
     // Everyone written here already has their final groups.
     let mut settled: HashSet<UserId> = HashSet::with_capacity(people.len());
-    for batch in people.chunks(BATCH) {
+    // Everyone in the plan is settled, written or not: the plan found the unchanged ones'
+    // stored records already as the source has them, groups included.
+    settled.extend(people.iter().map(|p| resolve(p.slot)));
+    let changed: Vec<&Planned> = people.iter().filter(|p| p.changed).collect();
+    let mut written = 0usize;
+    for batch in changed.chunks(BATCH) {
         let now = broker.now();
         let w = broker
             .commit(|tx| {
                 let mut w = Withdrawn::default();
-                for p in batch {
+                for p in batch.iter().copied() {
                     let id = resolve(p.slot);
                     let manager = p.manager.map(resolve);
                     w += write_person(tx, source, p, id, manager, &owned, now, opts)?;
@@ -755,8 +787,8 @@ async fn write(
             })
             .await?;
         withdrawn += w;
-        settled.extend(batch.iter().map(|p| resolve(p.slot)));
-        progress("writing people", count(settled.len()), count(people.len()));
+        written += batch.len();
+        progress("writing people", count(written), count(changed.len()));
     }
     for chunk in gone.chunks(BATCH) {
         let now = broker.now();
@@ -772,6 +804,7 @@ async fn write(
         withdrawn += w;
         settled.extend(chunk.iter().copied());
     }
+    let groups: Vec<&PlannedGroup> = groups.iter().filter(|g| g.changed).collect();
     let mut groups_done = 0usize;
     // Groups last: their members exist now, and every member written above already lists
     // them; only people outside this run (a local member of an adopted group) need touching.
@@ -1048,4 +1081,27 @@ pub(crate) fn set_membership(
         &opts.actor,
         opts.via,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn names(bits: u8) -> BTreeSet<GroupName> {
+        (0..6)
+            .filter(|i| bits & (1 << i) != 0)
+            .map(|i| GroupName::new(format!("g{i}")).unwrap())
+            .collect()
+    }
+
+    proptest! {
+        // The shortcut answers exactly what building the merged set and comparing would.
+        #[test]
+        fn groups_unchanged_agrees_with_merging(current in 0u8..64, owned in 0u8..64, listed in 0u8..64) {
+            let (current, owned, listed) = (names(current), names(owned), names(listed));
+            let merged = merged_groups(&current, &owned, &listed);
+            prop_assert_eq!(groups_unchanged(&current, &owned, &listed), merged == current);
+        }
+    }
 }
