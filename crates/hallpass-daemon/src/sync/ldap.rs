@@ -202,6 +202,14 @@ pub enum LdapSourceError {
         filter: String,
         why: String,
     },
+    #[error(
+        "\"{dn}\" returned {attribute} in ranges ({option}), as Active Directory does past 1500 values; ranged retrieval is not supported, so nothing was applied rather than a member list read short: use membership = \"memberOf\" for this directory"
+    )]
+    Ranged {
+        dn: String,
+        attribute: String,
+        option: String,
+    },
     #[error("search of \"{base}\" with filter {filter} ended with result code {code}: {text}")]
     ResultCode {
         base: String,
@@ -663,6 +671,30 @@ fn first(e: &SearchEntry, name: &str) -> Option<String> {
     Some(hex::encode(b))
 }
 
+/// The `attr;range=…` option of `name` when the server sent it in ranges (Active Directory does
+/// for a multi-valued attribute past its MaxValRange, 1500 by default, leaving the plain
+/// attribute empty).
+fn ranged(e: &SearchEntry, name: &str) -> Option<String> {
+    e.attrs.keys().find_map(|k| {
+        let (attr, option) = k.split_once(';')?;
+        (attr.eq_ignore_ascii_case(name) && option.to_ascii_lowercase().starts_with("range="))
+            .then(|| option.to_string())
+    })
+}
+
+/// Keeps the first ranged attribute seen, to refuse the read with.
+fn note_ranged(e: &SearchEntry, attr: &str, short: &mut Option<LdapSourceError>) {
+    if short.is_none()
+        && let Some(option) = ranged(e, attr)
+    {
+        *short = Some(LdapSourceError::Ranged {
+            dn: e.dn.clone(),
+            attribute: attr.to_string(),
+            option,
+        });
+    }
+}
+
 fn all<'e>(e: &'e SearchEntry, name: &str) -> impl Iterator<Item = &'e String> + 'e {
     let name = name.to_string();
     e.attrs
@@ -735,20 +767,27 @@ pub async fn read_snapshot(
     }
     let people_attrs = dedup_attrs(people_attrs);
     let mut raw: Vec<RawPerson> = Vec::new();
+    // A multi-valued membership attribute that came in ranges: the read is refused.
+    let mut short: Option<LdapSourceError> = None;
     paged_search(
         &mut s.ldap,
         cfg,
         &cfg.people_base,
         &cfg.people_filter,
         people_attrs,
-        |e| match person_from(&e, a) {
-            Ok(p) => {
-                raw.push(p);
-                true
+        |e| {
+            if a.membership == Membership::MemberOf {
+                note_ranged(&e, "memberOf", &mut short);
             }
-            Err(r) => {
-                skipped.push(r);
-                false
+            match person_from(&e, a) {
+                Ok(p) => {
+                    raw.push(p);
+                    true
+                }
+                Err(r) => {
+                    skipped.push(r);
+                    false
+                }
             }
         },
         |n| {
@@ -815,6 +854,7 @@ pub async fn read_snapshot(
             &cfg.groups_filter,
             attrs,
             |e| {
+                note_ranged(&e, membership, &mut short);
                 let Some(external_id) = first(&e, &a.external_id) else {
                     skipped.push(skip(&e.dn, &a.external_id, "missing"));
                     return false;
@@ -852,6 +892,9 @@ pub async fn read_snapshot(
         .await?;
     }
     let _ = s.ldap.unbind().await;
+    if let Some(e) = short {
+        return Err(e);
+    }
 
     // Resolve memberships into direct people and nested groups, then flatten.
     let group_by_dn: HashMap<String, usize> = groups
@@ -1032,6 +1075,49 @@ mod tests {
             "a tab is a space"
         );
         assert_eq!(member_dn("uid=a,dc=x#'0101'B"), "uid=a,dc=x");
+    }
+
+    fn entry(attrs: &[(&str, &[&str])]) -> SearchEntry {
+        SearchEntry {
+            dn: "CN=Big Group,OU=Groups,DC=corp".into(),
+            attrs: attrs.iter().map(|(k, v)| (k.to_string(), s(v))).collect(),
+            bin_attrs: HashMap::new(),
+        }
+    }
+
+    // Active Directory sends `member;range=0-1499` (and an empty `member`) past 1500 values; a
+    // read that went on would drop everyone past the range from the group.
+    #[test]
+    fn a_ranged_membership_refuses_the_read_instead_of_reading_it_short() {
+        let big = entry(&[
+            ("cn", &["Big Group"]),
+            ("member;range=0-1499", &["CN=a", "CN=b"]),
+        ]);
+        assert_eq!(ranged(&big, "member").as_deref(), Some("range=0-1499"));
+        assert_eq!(
+            ranged(&big, "Member").as_deref(),
+            Some("range=0-1499"),
+            "any case"
+        );
+        let mut short = None;
+        note_ranged(&big, "member", &mut short);
+        let why = short.expect("refused").to_string();
+        assert!(why.contains("CN=Big Group,OU=Groups,DC=corp"), "{why}");
+        assert!(
+            why.contains("range=0-1499") && why.contains("memberOf"),
+            "{why}"
+        );
+
+        let whole = entry(&[("member", &["CN=a"]), ("cn;lang-en", &["Big"])]);
+        assert_eq!(ranged(&whole, "member"), None);
+        assert_eq!(
+            ranged(&big, "uniqueMember"),
+            None,
+            "another attribute's ranges"
+        );
+        let mut short = None;
+        note_ranged(&whole, "member", &mut short);
+        assert!(short.is_none());
     }
 
     fn s(v: &[&str]) -> Vec<String> {
