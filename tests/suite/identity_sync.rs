@@ -448,6 +448,22 @@ async fn first_contact_can_be_turned_off() {
     assert_eq!(e.kind(), "unauthenticated", "{e}");
 }
 
+/// A daemon with one configured file source, `people-file`, reading `path` on demand.
+async fn with_file_source(path: &std::path::Path) -> TestDaemon {
+    let path = path.to_path_buf();
+    TestDaemon::start_configured(move |c| {
+        c.sync.source.push(hallpass_daemon::config::SourceConfig {
+            name: SourceName::new("people-file").expect("valid"),
+            interval: std::time::Duration::ZERO,
+            max_deactivate_percent: 20,
+            min_people: 1,
+            file: Some(hallpass_daemon::config::FileSourceConfig { path }),
+            ldap: None,
+        })
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_configured_file_source_runs_on_demand_and_reports_its_status() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -457,18 +473,7 @@ async fn a_configured_file_source_runs_on_demand_and_reports_its_status() {
         "login,email,name,manager,groups\nada,ada@example.com,Ada,,sre\nbob,bob@example.com,Bob,ada,sre;dev\n",
     )
     .expect("write the file");
-    let p = path.clone();
-    let d = TestDaemon::start_configured(move |c| {
-        c.sync.source.push(hallpass_daemon::config::SourceConfig {
-            name: SourceName::new("people-file").expect("valid"),
-            interval: std::time::Duration::ZERO,
-            max_deactivate_percent: 20,
-            min_people: 1,
-            file: Some(hallpass_daemon::config::FileSourceConfig { path: p }),
-            ldap: None,
-        })
-    })
-    .await;
+    let d = with_file_source(&path).await;
     let reports = d
         .admin()
         .sync_run(ctx(), None, false, false)
@@ -513,4 +518,43 @@ async fn a_configured_file_source_runs_on_demand_and_reports_its_status() {
         .await
         .refused("an unknown source");
     assert_eq!(unknown.kind(), "not_found", "{unknown}");
+}
+
+// A group another source owns is skipped by this one, and does not become this source's to
+// decide: the people both sources list keep it.
+#[tokio::test]
+async fn a_group_owned_by_another_source_is_skipped_and_its_members_keep_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("people.csv");
+    std::fs::write(
+        &path,
+        "login,email,name,manager,groups\nada,ada@example.com,Ada,,sre\nzed,zed@example.com,Zed,,sre;ops\n",
+    )
+    .expect("write the file");
+    let d = with_file_source(&path).await;
+    import(&d, &team(), false, false).await; // `hr` owns sre (ada, bob)
+    let run = || async {
+        d.admin()
+            .sync_run(ctx(), None, false, false)
+            .await
+            .done("sync run")
+            .remove(0)
+    };
+    let first = run().await;
+    assert!(first.refused.is_none(), "{first:?}");
+    assert!(
+        first
+            .errors
+            .iter()
+            .any(|e| e.why.contains("group sre belongs to source hr")),
+        "{:?}",
+        first.errors
+    );
+    let groups = |u: UserView| u.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>();
+    assert_eq!(groups(user(&d, "ada@example.com").await), ["sre"]);
+    assert_eq!(groups(user(&d, "zed@example.com").await), ["ops"]);
+    // And again: nothing flips back and forth between the sources.
+    let again = run().await;
+    assert_eq!((again.updated, again.unchanged), (0, 2), "{again:?}");
+    assert_eq!(groups(user(&d, "ada@example.com").await), ["sre"]);
 }

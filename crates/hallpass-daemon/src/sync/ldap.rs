@@ -203,12 +203,14 @@ pub enum LdapSourceError {
         why: String,
     },
     #[error(
-        "\"{dn}\" returned {attribute} in ranges ({option}), as Active Directory does past 1500 values; ranged retrieval is not supported, so nothing was applied rather than a member list read short: use membership = \"memberOf\" for this directory"
+        "\"{dn}\" returned {attribute} in ranges ({option}), as Active Directory does past 1500 values; ranged retrieval is not supported, so nothing was applied rather than a list read short{advice}"
     )]
     Ranged {
         dn: String,
         attribute: String,
         option: String,
+        /// What to configure instead, when there is something.
+        advice: &'static str,
     },
     #[error("search of \"{base}\" with filter {filter} ended with result code {code}: {text}")]
     ResultCode {
@@ -687,10 +689,17 @@ fn note_ranged(e: &SearchEntry, attr: &str, short: &mut Option<LdapSourceError>)
     if short.is_none()
         && let Some(option) = ranged(e, attr)
     {
+        // A group's member list has a per-person counterpart; a person's memberOf has none.
+        let advice = if attr.eq_ignore_ascii_case("memberOf") {
+            ""
+        } else {
+            "; use membership = \"memberOf\" for this directory"
+        };
         *short = Some(LdapSourceError::Ranged {
             dn: e.dn.clone(),
             attribute: attr.to_string(),
             option,
+            advice,
         });
     }
 }
@@ -1106,6 +1115,18 @@ mod tests {
         assert!(
             why.contains("range=0-1499") && why.contains("memberOf"),
             "{why}"
+        );
+
+        let mut short = None;
+        note_ranged(
+            &entry(&[("memberOf;range=0-1499", &["CN=g"])]),
+            "memberOf",
+            &mut short,
+        );
+        let why = short.expect("refused").to_string();
+        assert!(
+            !why.contains("use membership"),
+            "no advice to use what is in use: {why}"
         );
 
         let whole = entry(&[("member", &["CN=a"]), ("cn;lang-en", &["Big"])]);

@@ -5,7 +5,8 @@
 //! overwritten; a person is written once per run with their final groups; eligibility is
 //! re-checked in the transaction that takes a group or the account away. People and groups the
 //! plan found already as the source has them are not visited again (a no-change re-sync writes
-//! only its report); a change committed after the plan's read stands until the next run.
+//! only its report); a change committed after the preload (which starts with the source's read)
+//! to a record the plan found unchanged stands until the next run.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -397,7 +398,7 @@ fn plan(
         .collect();
     for rec in snap.groups {
         let label = || format!("group {:?}", rec.external_id);
-        if !named_groups.insert(rec.name.clone()) {
+        if named_groups.contains(&rec.name) {
             report.errors.push(RecordError {
                 record: label(),
                 field: "name".into(),
@@ -415,6 +416,8 @@ fn plan(
             });
             continue;
         }
+        // Only a group this source may own decides its members' groups (`owned`).
+        named_groups.insert(rec.name.clone());
         let mut members: Vec<Slot> = Vec::with_capacity(rec.members.len());
         let mut seen = HashSet::new();
         for m in &rec.members {
@@ -868,6 +871,7 @@ fn write_person(
         ),
     };
     // The login may have moved to this person from someone else of the same source.
+    let mut took_login = false;
     if let Some(login) = &p.person.login
         && let Some(holder) = tx.user_by_login(login)?
         && holder.id != id
@@ -875,6 +879,7 @@ fn write_person(
         let mut holder = holder;
         holder.login = None;
         tx.put_user(&holder)?;
+        took_login = true;
     }
     let fields = merge_person(&mut after, source, &p.person, manager);
     after.groups = merged_groups(&after.groups, owned, &p.groups);
@@ -884,11 +889,13 @@ fn write_person(
     let action = match &before {
         None => "identity.add",
         Some(b) if b.status == UserStatus::Deactivated => "identity.reactivate",
-        Some(b) if *b == after => return Ok(Withdrawn::default()),
+        // (Unless the login was just taken back: this record indexes it again.)
+        Some(b) if *b == after && !took_login => return Ok(Withdrawn::default()),
         Some(_) => "identity.update",
     };
     let summary = match &before {
         None => format!("{} from {source}", after.label()),
+        Some(_) if fields.is_empty() && took_login => format!("login taken back from {source}"),
         Some(_) if fields.is_empty() => format!("groups or status from {source}"),
         Some(_) => fields.to_string(),
     };
