@@ -1,6 +1,7 @@
 //! The LDAP identity source against a real slapd on loopback: paged reads of a directory
 //! bigger than the server's size limit, every membership style, nested groups and a cycle,
-//! changes between reads, skipped entries, bind/connect/TLS failures.
+//! changes between reads, skipped entries, bind/connect/TLS failures; and Active Directory's
+//! ranged member lists, against a stand-in that sends them (`support::fake_ad`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -436,4 +437,60 @@ async fn ldap_sync_applies_the_directory_and_follows_its_changes() {
     assert_eq!(status[0].kind, "ldap");
     assert_eq!(status[0].people, 60);
     d.assert_audit_intact().await;
+}
+
+// Active Directory sends a member list past 1500 values in ranges (`member;range=0-1499`, an
+// empty `member`); the reader asks for each next range until the last (`…-*`), so a big group
+// is read whole, one search per range, never one per person.
+#[tokio::test]
+async fn ldap_reads_active_directory_member_lists_in_ranges() {
+    use crate::support::fake_ad::{Entry, FakeAd};
+    const BIG: usize = 3200;
+    let person = |i: usize| Entry {
+        dn: format!("CN=P{i},OU=People,DC=corp"),
+        attrs: vec![
+            ("uid".into(), vec![format!("p{i}")]),
+            ("mail".into(), vec![format!("p{i}@corp.example")]),
+            ("cn".into(), vec![format!("Person {i}")]),
+        ],
+    };
+    let group = |cn: &str, members: Vec<String>| Entry {
+        dn: format!("CN={cn},OU=Groups,DC=corp"),
+        attrs: vec![("cn".into(), vec![cn.into()]), ("member".into(), members)],
+    };
+    let mut entries: Vec<Entry> = (0..BIG).map(person).collect();
+    let dn = |i: usize| format!("CN=P{i},OU=People,DC=corp");
+    entries.push(group("Everyone", (0..BIG).map(dn).collect()));
+    entries.push(group("Exactly", (0..1500).map(dn).collect()));
+    entries.push(group("Few", (0..3).map(dn).collect()));
+    let ad = FakeAd::start(entries, 1500).await;
+    let text = format!(
+        "url = {:?}\npeople_base = \"OU=People,DC=corp\"\ngroups_base = \"OU=Groups,DC=corp\"\ntimeout = \"10s\"\n",
+        ad.url
+    );
+    let cfg: LdapSourceConfig = toml::from_str(&text).expect("a valid LDAP source config");
+    let r = read(&cfg).await;
+    assert_eq!(r.snapshot.people.len(), BIG, "{:?}", r.skipped);
+    let g = groups(&r);
+    let members = |name: &str| g[name].members.iter().collect::<BTreeSet<_>>().len();
+    assert_eq!(members("everyone"), BIG, "every range read");
+    assert_eq!(
+        members("exactly"),
+        1500,
+        "a list of exactly the limit is not ranged"
+    );
+    assert_eq!(members("few"), 3);
+    let ranged: Vec<String> = ad
+        .searches()
+        .into_iter()
+        .filter(|s| s.contains(";range="))
+        .collect();
+    assert_eq!(
+        ranged,
+        [
+            "cn=everyone,ou=groups,dc=corp [member;range=1500-*]",
+            "cn=everyone,ou=groups,dc=corp [member;range=3000-*]",
+        ],
+        "one search per further range of the one big group"
+    );
 }

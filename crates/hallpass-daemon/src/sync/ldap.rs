@@ -203,14 +203,17 @@ pub enum LdapSourceError {
         why: String,
     },
     #[error(
-        "\"{dn}\" returned {attribute} in ranges ({option}), as Active Directory does past 1500 values; ranged retrieval is not supported, so nothing was applied rather than a list read short{advice}"
+        "\"{dn}\" returned memberOf in ranges ({option}), as Active Directory does past 1500 values; a person's memberOf is not read in ranges, so nothing was applied rather than a list read short: use membership = \"member\" for this directory"
     )]
-    Ranged {
+    Ranged { dn: String, option: String },
+    #[error(
+        "reading the {attribute} of \"{dn}\" in ranges went wrong at {option}: {why}; nothing was applied"
+    )]
+    Range {
         dn: String,
         attribute: String,
         option: String,
-        /// What to configure instead, when there is something.
-        advice: &'static str,
+        why: String,
     },
     #[error("search of \"{base}\" with filter {filter} ended with result code {code}: {text}")]
     ResultCode {
@@ -675,32 +678,91 @@ fn first(e: &SearchEntry, name: &str) -> Option<String> {
 
 /// The `attr;range=…` option of `name` when the server sent it in ranges (Active Directory does
 /// for a multi-valued attribute past its MaxValRange, 1500 by default, leaving the plain
-/// attribute empty).
-fn ranged(e: &SearchEntry, name: &str) -> Option<String> {
-    e.attrs.keys().find_map(|k| {
+/// attribute empty), with its values.
+fn ranged<'e>(e: &'e SearchEntry, name: &str) -> Option<(&'e str, &'e [String])> {
+    e.attrs.iter().find_map(|(k, v)| {
         let (attr, option) = k.split_once(';')?;
         (attr.eq_ignore_ascii_case(name) && option.to_ascii_lowercase().starts_with("range="))
-            .then(|| option.to_string())
+            .then_some((option, v.as_slice()))
     })
 }
 
-/// Keeps the first ranged attribute seen, to refuse the read with.
-fn note_ranged(e: &SearchEntry, attr: &str, short: &mut Option<LdapSourceError>) {
-    if short.is_none()
-        && let Some(option) = ranged(e, attr)
-    {
-        // A group's member list has a per-person counterpart; a person's memberOf has none.
-        let advice = if attr.eq_ignore_ascii_case("memberOf") {
-            ""
-        } else {
-            "; use membership = \"memberOf\" for this directory"
+/// `range=1500-2999` → (1500, Some(2999)); `range=3000-*` (the last part) → (3000, None).
+fn range_bounds(option: &str) -> Option<(u64, Option<u64>)> {
+    let (low, high) = option.get("range=".len()..)?.split_once('-')?;
+    let low = low.parse().ok()?;
+    let high = match high {
+        "*" => None,
+        h => Some(h.parse().ok().filter(|&h: &u64| h >= low)?),
+    };
+    Some((low, high))
+}
+
+/// Where the rest of a ranged attribute starts, if there is a rest.
+fn next_range(dn: &str, attribute: &str, option: &str) -> Result<Option<u64>, LdapSourceError> {
+    match range_bounds(option) {
+        Some((_, None)) => Ok(None),
+        Some((_, Some(high))) => Ok(Some(high + 1)),
+        None => Err(LdapSourceError::Range {
+            dn: dn.to_string(),
+            attribute: attribute.to_string(),
+            option: option.to_string(),
+            why: "the range does not parse".into(),
+        }),
+    }
+}
+
+/// Reads the rest of `dn`'s ranged `attribute` from `start` on, one base search per range (the
+/// server decides how many values each holds), appending the values to `into`.
+async fn read_ranges(
+    ldap: &mut Ldap,
+    cfg: &LdapSourceConfig,
+    dn: &str,
+    attribute: &str,
+    mut start: u64,
+    into: &mut Vec<String>,
+) -> Result<(), LdapSourceError> {
+    let fail = |option: String, why: String| LdapSourceError::Range {
+        dn: dn.to_string(),
+        attribute: attribute.to_string(),
+        option,
+        why,
+    };
+    loop {
+        let asked = format!("range={start}-*");
+        let (entries, _done) = ldap
+            .with_timeout(cfg.timeout)
+            .search(
+                dn,
+                Scope::Base,
+                "(objectClass=*)",
+                vec![format!("{attribute};{asked}")],
+            )
+            .await
+            .map_err(|e| fail(asked.clone(), e.to_string()))?
+            .success()
+            .map_err(|e| fail(asked.clone(), e.to_string()))?;
+        let Some(entry) = entries.into_iter().next().map(SearchEntry::construct) else {
+            return Err(fail(asked, "the entry is gone".into()));
         };
-        *short = Some(LdapSourceError::Ranged {
-            dn: e.dn.clone(),
-            attribute: attr.to_string(),
-            option,
-            advice,
-        });
+        let Some((option, values)) = ranged(&entry, attribute) else {
+            // A server that answers the whole attribute at once: what is left of it.
+            into.extend(
+                all(&entry, attribute)
+                    .skip(usize::try_from(start).unwrap_or(usize::MAX))
+                    .cloned(),
+            );
+            return Ok(());
+        };
+        let got = range_bounds(option).map(|(low, _)| low);
+        if got != Some(start) {
+            return Err(fail(option.to_string(), format!("asked for {asked}")));
+        }
+        into.extend(values.iter().filter(|v| !v.trim().is_empty()).cloned());
+        match next_range(dn, attribute, option)? {
+            Some(next) => start = next,
+            None => return Ok(()),
+        }
     }
 }
 
@@ -776,7 +838,7 @@ pub async fn read_snapshot(
     }
     let people_attrs = dedup_attrs(people_attrs);
     let mut raw: Vec<RawPerson> = Vec::new();
-    // A multi-valued membership attribute that came in ranges: the read is refused.
+    // A person's memberOf that came in ranges: the read is refused.
     let mut short: Option<LdapSourceError> = None;
     paged_search(
         &mut s.ldap,
@@ -785,8 +847,14 @@ pub async fn read_snapshot(
         &cfg.people_filter,
         people_attrs,
         |e| {
-            if a.membership == Membership::MemberOf {
-                note_ranged(&e, "memberOf", &mut short);
+            if a.membership == Membership::MemberOf
+                && short.is_none()
+                && let Some((option, _)) = ranged(&e, "memberOf")
+            {
+                short = Some(LdapSourceError::Ranged {
+                    dn: e.dn.clone(),
+                    option: option.to_string(),
+                });
             }
             match person_from(&e, a) {
                 Ok(p) => {
@@ -856,6 +924,8 @@ pub async fn read_snapshot(
             a.membership.attribute().to_string(),
         ]);
         let membership = a.membership.attribute();
+        // Groups whose member list goes on past the first range, and where it goes on.
+        let mut rest: Vec<(usize, u64)> = Vec::new();
         paged_search(
             &mut s.ldap,
             cfg,
@@ -863,7 +933,6 @@ pub async fn read_snapshot(
             &cfg.groups_filter,
             attrs,
             |e| {
-                note_ranged(&e, membership, &mut short);
                 let Some(external_id) = first(&e, &a.external_id) else {
                     skipped.push(skip(&e.dn, &a.external_id, "missing"));
                     return false;
@@ -879,6 +948,19 @@ pub async fn read_snapshot(
                         return false;
                     }
                 };
+                let mut links: Vec<String> = all(&e, membership).cloned().collect();
+                // Past the server's limit (AD: 1500) the values come in ranges; the first is
+                // here, the rest are read once the search is done.
+                if let Some((option, values)) = ranged(&e, membership) {
+                    links.extend(values.iter().filter(|v| !v.trim().is_empty()).cloned());
+                    match next_range(&e.dn, membership, option) {
+                        Ok(Some(next)) => rest.push((groups.len(), next)),
+                        Ok(None) => {}
+                        Err(err) => {
+                            short.get_or_insert(err);
+                        }
+                    }
+                }
                 groups.push(RawGroup {
                     record: GroupRecord {
                         external_id,
@@ -886,7 +968,7 @@ pub async fn read_snapshot(
                         description: first(&e, &a.group_description).unwrap_or_default(),
                         members: Vec::new(),
                     },
-                    links: all(&e, membership).cloned().collect(),
+                    links,
                     dn: e.dn,
                 });
                 true
@@ -899,6 +981,12 @@ pub async fn read_snapshot(
             },
         )
         .await?;
+        if short.is_none() {
+            for (gi, start) in rest {
+                let g = &mut groups[gi];
+                read_ranges(&mut s.ldap, cfg, &g.dn, membership, start, &mut g.links).await?;
+            }
+        }
     }
     let _ = s.ldap.unbind().await;
     if let Some(e) = short {
@@ -1094,51 +1182,46 @@ mod tests {
         }
     }
 
-    // Active Directory sends `member;range=0-1499` (and an empty `member`) past 1500 values; a
-    // read that went on would drop everyone past the range from the group.
+    // Active Directory sends `member;range=0-1499` (and an empty `member`) past 1500 values.
     #[test]
-    fn a_ranged_membership_refuses_the_read_instead_of_reading_it_short() {
+    fn ranged_attributes_are_found_and_their_bounds_read() {
         let big = entry(&[
             ("cn", &["Big Group"]),
             ("member;range=0-1499", &["CN=a", "CN=b"]),
         ]);
-        assert_eq!(ranged(&big, "member").as_deref(), Some("range=0-1499"));
+        let (option, values) = ranged(&big, "Member").expect("any case");
         assert_eq!(
-            ranged(&big, "Member").as_deref(),
-            Some("range=0-1499"),
-            "any case"
+            (option, values),
+            ("range=0-1499", &s(&["CN=a", "CN=b"])[..])
         );
-        let mut short = None;
-        note_ranged(&big, "member", &mut short);
-        let why = short.expect("refused").to_string();
-        assert!(why.contains("CN=Big Group,OU=Groups,DC=corp"), "{why}");
-        assert!(
-            why.contains("range=0-1499") && why.contains("memberOf"),
-            "{why}"
-        );
-
-        let mut short = None;
-        note_ranged(
-            &entry(&[("memberOf;range=0-1499", &["CN=g"])]),
-            "memberOf",
-            &mut short,
-        );
-        let why = short.expect("refused").to_string();
-        assert!(
-            !why.contains("use membership"),
-            "no advice to use what is in use: {why}"
-        );
-
-        let whole = entry(&[("member", &["CN=a"]), ("cn;lang-en", &["Big"])]);
-        assert_eq!(ranged(&whole, "member"), None);
         assert_eq!(
             ranged(&big, "uniqueMember"),
             None,
             "another attribute's ranges"
         );
-        let mut short = None;
-        note_ranged(&whole, "member", &mut short);
-        assert!(short.is_none());
+        let whole = entry(&[("member", &["CN=a"]), ("cn;lang-en", &["Big"])]);
+        assert_eq!(ranged(&whole, "member"), None);
+
+        assert_eq!(range_bounds("range=0-1499"), Some((0, Some(1499))));
+        assert_eq!(range_bounds("Range=1500-*"), Some((1500, None)));
+        for bad in ["range=", "range=5", "range=9-3", "range=a-b", "lang-en"] {
+            assert_eq!(range_bounds(bad), None, "{bad}");
+        }
+        assert_eq!(
+            next_range("cn=g", "member", "range=0-1499").ok(),
+            Some(Some(1500))
+        );
+        assert_eq!(
+            next_range("cn=g", "member", "range=1500-*").ok(),
+            Some(None)
+        );
+        let why = next_range("CN=Big Group", "member", "range=x")
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            why.contains("CN=Big Group") && why.contains("range=x"),
+            "{why}"
+        );
     }
 
     fn s(v: &[&str]) -> Vec<String> {
