@@ -14,7 +14,7 @@ use hallpass_core::integration::{
     Connector, Integration, ResourceDef, SecretRef, SshConfig, SshPermission,
 };
 use hallpass_core::link::LinkState;
-use hallpass_core::user::Role;
+use hallpass_core::user::{Role, UserStatus};
 use hallpass_core::{FlowName, IntegrationName, RequestId};
 use hallpass_proto::{PutMode, RequestQuery, RequestScope, UserQuery};
 
@@ -696,6 +696,45 @@ async fn an_external_cannot_take_a_members_address() {
         .await
         .done("the admin");
     assert_eq!(admin.role, Role::Admin, "the member is untouched");
+    site.stop().await;
+}
+
+// An external's account that is no longer active (no API makes one today; a store written by
+// another version could hold one) is refused too: never a second account on the same address.
+#[tokio::test]
+async fn an_inactive_externals_address_is_refused_not_taken_again() {
+    let site = Site::start(|_| {}).await;
+    let path = site.db_link().await;
+    let page = site.http.get(&path).await.expect(200, "link page");
+    let form = good_form(&page.csrf());
+    site.http
+        .post(&path, &as_pairs(&form), &[])
+        .await
+        .expect(303, "the first request");
+    let store = site.d.broker.store();
+    let mut vera = store
+        .user_by_email("vera@vendor.example")
+        .expect("read")
+        .expect("the external");
+    vera.status = UserStatus::Deactivated;
+    store
+        .commit(|tx| tx.put_user(&vera))
+        .await
+        .expect("deactivate the external");
+    let users = user_count(&site.d).await;
+    let page = site.http.get(&path).await.expect(200, "link page");
+    let r = site
+        .http
+        .post(&path, &as_pairs(&good_form(&page.csrf())), &[])
+        .await
+        .expect(422, "a deactivated external's address");
+    assert!(r.body.contains("id=\"email-error\""), "{}", r.body);
+    assert_eq!(user_count(&site.d).await, users, "nothing created");
+    let now = store
+        .user_by_email("vera@vendor.example")
+        .expect("read")
+        .expect("still there");
+    assert_eq!((now.id, now.status), (vera.id, UserStatus::Deactivated));
     site.stop().await;
 }
 

@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hallpass_core::integration::{SecretRef, SshConfig, SshPermission};
 use hallpass_core::{Clock, GrantId, RequestId, SystemClock, Timestamp, UserId};
 use hallpass_daemon::connectors::{Action, ConnectorError, GrantSpec, SpecUser, ssh};
 
+use crate::support::harness::wait_until;
 use crate::support::sshd::{LOGIN, Sshd, ensure_login_user, keygen, require_tools};
 
 /// Writes the certificate beside the key under `name` and tries to log in with it.
@@ -147,15 +148,13 @@ async fn connector_certificates_log_in_until_revoked_or_expired() {
         "login with a short certificate failed: {out}\nsshd:\n{}",
         sshd.log()
     );
-    // valid_before is whole seconds, at or before `soon`: wait until it has surely passed.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while SystemClock.now() < soon.plus(Duration::from_millis(1100)) {
-        assert!(
-            Instant::now() < deadline,
-            "the clock did not reach the certificate's end"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // valid_before is whole seconds, at or before `soon`: wait until it has surely passed (sshd
+    // reads the real clock, so real time must go by).
+    let ended = soon.plus(Duration::from_millis(1100));
+    wait_until("the clock passes the certificate's end", || async {
+        SystemClock.now() >= ended
+    })
+    .await;
     let before = sshd.log_count("Certificate invalid: expired");
     let (ok, out) = login(&sshd, &user, &cert_g3, "g3");
     assert!(!ok, "an expired certificate still logs in: {out}");

@@ -544,11 +544,22 @@ fn send_result<T>(
 }
 
 /// Exports the audit log to a new file `name` in the working directory (never over an existing
-/// one); a failed export leaves no partial file.
-async fn export_audit_to(
+/// one); a failed export leaves no partial file. A lost connection is reported after the reply,
+/// as every other call's is.
+async fn export_audit_to(tx: &Tx, c: &HallpassClient, query: AuditQuery, name: &str) {
+    let mut lost = None;
+    let r = write_audit_file(c, query, name, &mut lost).await;
+    let _ = tx.send(Inbox::Msg(Msg::Reply(Reply::Exported(r))));
+    if let Some(why) = lost {
+        let _ = tx.send(Inbox::Msg(Msg::Disconnected(why)));
+    }
+}
+
+async fn write_audit_file(
     c: &HallpassClient,
     query: AuditQuery,
     name: &str,
+    lost: &mut Option<String>,
 ) -> Result<(String, u64), String> {
     let dir = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
     let path = dir.join(name);
@@ -564,6 +575,11 @@ async fn export_audit_to(
         Ok(n) => Ok((shown, n)),
         Err(e) => {
             let _ = std::fs::remove_file(&path);
+            if let hallpass_proto::ExportError::Rpc(rpc) = &e
+                && is_lost(rpc)
+            {
+                *lost = Some(rpc.to_string());
+            }
             Err(e.to_string())
         }
     }
@@ -844,8 +860,7 @@ async fn act(c: HallpassClient, a: Action, tx: Tx) {
             });
         }
         Action::ExportAudit { query, file } => {
-            let r = export_audit_to(&c, query, &file).await;
-            let _ = tx.send(Inbox::Msg(Msg::Reply(Reply::Exported(r))));
+            export_audit_to(&tx, &c, query, &file).await;
         }
         Action::TestIntegration(integration) => {
             let r = c

@@ -417,10 +417,10 @@ pub(crate) async fn open_request(
                     ssh_keys: c.ssh_key.clone().map(|k| vec![k]).unwrap_or(u.ssh_keys.clone()),
                     ..u
                 },
-                // A member's address: an external may not act as them. (Without e-mail
+                // A member's address (an external may not act as them), or a deactivated external's. (Without e-mail
                 // confirmation, only someone holding a valid link gets this far, rate-limited
                 // per link and per address; with it, this is not shown to the sender.)
-                Some(u) if is_member(&u) => {
+                Some(u) if link_refuses(&u) => {
                     return Err(Refusal::Field(
                         "email",
                         "This address cannot be used with an access link. Use another one, or ask the person who sent you the link.".into(),
@@ -487,9 +487,11 @@ pub(crate) fn closed(site: &Site) -> Response {
     )
 }
 
-/// An address that belongs to someone other than an external (deleted accounts aside).
-fn is_member(u: &User) -> bool {
-    u.role != Role::External && u.status != UserStatus::Deleted
+/// An address a link may not be used with: anyone's but an active external's (a deleted
+/// account's history stays with it, so its address is free again). A member may not be acted
+/// as, and a deactivated or invited external stays as an admin left them.
+fn link_refuses(u: &User) -> bool {
+    u.status != UserStatus::Deleted && !(u.role == Role::External && u.status == UserStatus::Active)
 }
 
 /// The answer to an attempt to open a request: the status page, or why not (`field_error`
@@ -547,7 +549,7 @@ async fn hold(site: &Arc<Site>, link: &AccessLink, c: Checked, now: Timestamp) -
                 _ => return Err(Refusal::Closed),
             }
             if let Some(u) = tx.user_by_email(&c.email)?
-                && is_member(&u)
+                && link_refuses(&u)
             {
                 tx.audit(
                     now,
@@ -557,7 +559,7 @@ async fn hold(site: &Arc<Site>, link: &AccessLink, c: Checked, now: Timestamp) -
                         "link.member_address",
                         format!("link {link_id}"),
                         format!(
-                            "a form on link {link_id} gave {}, a member's address; nothing was sent or created",
+                            "a form on link {link_id} gave {}, the address of an account that may not use links; nothing was sent or created",
                             u.email
                         ),
                     ),

@@ -184,7 +184,7 @@ async fn list(s: &Session, out: Output, f: &AuditFilters, limit: u32) -> Result<
     Ok(())
 }
 
-/// The CSV header line.
+/// `audit export`: every event of the filters, CSV or JSON, to a file or standard output.
 async fn export(s: &Session, out: Output, a: ExportArgs) -> Result<(), Failure> {
     let query = a.filters.query(out.now())?;
     let shown = a
