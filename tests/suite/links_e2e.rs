@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::support::binaries::{Daemon, free_port, wait_until};
+use crate::support::binaries::{Daemon, free_port, sandbox_integration, wait_until};
 use crate::support::sshd::keygen;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -433,17 +433,7 @@ impl Sink {
 fn vendor_link(d: &Daemon) -> String {
     let grant = d.dir.path().join("grant.sh");
     std::fs::write(&grant, "#!/bin/sh\ncat >/dev/null\n").expect("script");
-    d.ok(&[
-        "integrations",
-        "create",
-        "sandbox",
-        "--grant",
-        &format!("/bin/sh {}", grant.display()),
-        "--revoke",
-        &format!("/bin/sh {}", grant.display()),
-        "--resource",
-        "db:read",
-    ]);
+    sandbox_integration(d, &grant, &grant, "db:read");
     d.ok(&[
         "flows",
         "create",

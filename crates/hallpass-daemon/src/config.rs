@@ -582,6 +582,12 @@ impl Config {
                 self.smtp.from
             ));
         }
+        if self.smtp.ca_file.is_some() && self.smtp.tls == SmtpTls::None {
+            return Err(
+                "smtp.ca_file is for TLS: set smtp.tls to \"starttls\" or \"tls\", or remove it"
+                    .into(),
+            );
+        }
         if self.smtp.retry_initial.is_zero() || self.smtp.retry_initial > self.smtp.retry_max {
             return Err("smtp.retry_initial must be above zero and at most smtp.retry_max".into());
         }
@@ -652,6 +658,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cache_mb"), "{err}");
+        let err = Config::parse(
+            "[smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\nca_file = \"ca.pem\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("smtp.ca_file is for TLS"), "{err}");
     }
 
     #[test]

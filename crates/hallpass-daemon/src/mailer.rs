@@ -290,7 +290,7 @@ async fn follow_events(broker: &Broker) -> Result<bool, Fail> {
     Ok(events.len() == EVENT_BATCH)
 }
 
-fn transport(cfg: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+fn transport(cfg: &SmtpConfig) -> Result<Transport, String> {
     let host = cfg.host.as_deref().ok_or("smtp.host is not set")?;
     let builder = match cfg.tls {
         SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
@@ -332,7 +332,9 @@ fn transport(cfg: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Str
     Ok(builder.build())
 }
 
-async fn deliver(cfg: &SmtpConfig, m: &Mail) -> Result<(), String> {
+type Transport = AsyncSmtpTransport<Tokio1Executor>;
+
+async fn deliver(cfg: &SmtpConfig, t: &Result<Transport, String>, m: &Mail) -> Result<(), String> {
     let from: Mailbox = cfg.from.parse().map_err(|e| format!("smtp.from: {e}"))?;
     let to: Mailbox =
         m.to.parse()
@@ -346,7 +348,7 @@ async fn deliver(cfg: &SmtpConfig, m: &Mail) -> Result<(), String> {
             m.html.clone(),
         ))
         .map_err(|e| format!("building the message: {e}"))?;
-    let t = transport(cfg)?;
+    let t = t.as_ref().map_err(Clone::clone)?;
     tokio::time::timeout(cfg.timeout + Duration::from_secs(5), t.send(msg))
         .await
         .map_err(|_| "the SMTP server did not answer in time".to_string())?
@@ -368,12 +370,15 @@ async fn deliver_due(broker: &Broker) -> Result<Option<Timestamp>, Fail> {
     let cfg = &broker.config().smtp;
     let now = broker.now();
     let mut next: Option<Timestamp> = None;
+    // Built once per pass, at the first due message (the CA and credentials files are read
+    // then, so a replaced file is picked up by the next pass).
+    let mut t: Option<Result<Transport, String>> = None;
     for m in broker.store().outbox()? {
         if m.next_attempt_at > now {
             next = Some(next.map_or(m.next_attempt_at, |n| n.min(m.next_attempt_at)));
             continue;
         }
-        let result = deliver(cfg, &m).await;
+        let result = deliver(cfg, t.get_or_insert_with(|| transport(cfg)), &m).await;
         let after = broker.now();
         match result {
             Ok(()) => {

@@ -33,7 +33,7 @@ impl Chain {
     ) -> (bool, Option<String>) {
         match after {
             None => {
-                *rows = page.items.into_iter().collect();
+                *rows = page.items;
                 self.pages = 1;
             }
             Some(a) if self.expect.as_deref() == Some(a) => {

@@ -88,35 +88,32 @@ impl TerminalGuard {
                 previous(info);
             }));
         });
-        enable_raw_mode()?;
-        let guard_on_error = |e: io::Error| {
-            restore_terminal();
-            e
-        };
-        execute!(stdout(), EnterAlternateScreen, EnableMouseCapture).map_err(guard_on_error)?;
-        let mut terminal =
-            Terminal::new(CrosstermBackend::new(stdout())).map_err(guard_on_error)?;
-        terminal.hide_cursor().map_err(guard_on_error)?;
-        terminal.clear().map_err(guard_on_error)?;
+        let terminal = take_terminal().inspect_err(|_| restore_terminal())?;
         Ok(TerminalGuard { terminal })
+    }
+
+    /// Takes the terminal back after another program (the editor) had it.
+    fn resume(&mut self) -> io::Result<()> {
+        self.terminal = take_terminal()?;
+        Ok(())
     }
 }
 
-impl TerminalGuard {
-    /// Takes the terminal back after another program (the editor) had it. A fresh `Terminal`
-    /// (empty buffers) redraws everything; `Terminal::clear` would ask the terminal for the
-    /// cursor, and that answer can be lost to the wake-up a dropped `EventStream` leaves.
-    fn resume(&mut self) -> io::Result<()> {
-        enable_raw_mode()?;
-        execute!(
-            stdout(),
-            EnterAlternateScreen,
-            EnableMouseCapture,
-            crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
-        )?;
-        self.terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
-        self.terminal.hide_cursor()
-    }
+/// Raw mode, the alternate screen (cleared) and mouse capture, drawn through a fresh `Terminal`
+/// (empty buffers, so the first frame draws everything). The screen is cleared with a command
+/// rather than `Terminal::clear`, which would ask the terminal for the cursor: after the editor,
+/// that answer can be lost to the wake-up a dropped `EventStream` leaves.
+fn take_terminal() -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
+    enable_raw_mode()?;
+    execute!(
+        stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+    )?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
+    terminal.hide_cursor()?;
+    Ok(terminal)
 }
 
 /// The editor: `$VISUAL`, else `$EDITOR`, else `vi`. The shell runs it, so it may carry

@@ -62,6 +62,11 @@ enum Lookup {
     Unknown,
 }
 
+/// Whether `flow` still offers access through its links.
+pub(crate) fn offered(flow: &Flow) -> bool {
+    flow.enabled && flow.trigger == Trigger::AccessLink
+}
+
 fn lookup(store: &Store, token: &str, now: Timestamp) -> Result<Lookup, Fail> {
     if !plausible_token(token) {
         return Ok(Lookup::Unknown);
@@ -91,7 +96,7 @@ fn lookup(store: &Store, token: &str, now: Timestamp) -> Result<Lookup, Fail> {
         }
     }
     match store.flow(&link.flow)? {
-        Some(f) if f.enabled && f.trigger == Trigger::AccessLink => Ok(Lookup::Open(link, f)),
+        Some(f) if offered(&f) => Ok(Lookup::Open(link, f)),
         _ => closed(
             "This access is no longer offered",
             "The link's offer was withdrawn.",
@@ -407,7 +412,7 @@ pub(crate) async fn open_request(
                 _ => return Err(Refusal::Closed),
             };
             let flow = match tx.flow(&link.flow)? {
-                Some(f) if f.enabled && f.trigger == Trigger::AccessLink => f,
+                Some(f) if offered(&f) => f,
                 _ => return Err(Refusal::Closed),
             };
             let user = match tx.user_by_email(&c.email)? {

@@ -6,6 +6,10 @@
 
 use std::sync::Arc;
 
+use super::apply::{self, Checked, plausible_token};
+use super::pages::{self, Held};
+use super::{ButtonForm, Site};
+use crate::broker::Fail;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
@@ -13,12 +17,6 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use hallpass_core::link::{LinkState, LinkSubmission, token_hash};
 use hallpass_core::time::format_duration;
-use serde::Deserialize;
-
-use super::Site;
-use super::apply::{self, Checked, plausible_token};
-use super::pages::{self, Held};
-use crate::broker::Fail;
 
 const PURPOSE: &str = "confirm";
 
@@ -53,8 +51,8 @@ pub async fn show(State(site): State<Arc<Site>>, Path(token): Path<String>) -> R
     let store = site.broker.store();
     let flow = match store.link(held.link) {
         Ok(Some(l)) if l.state_at(now) == LinkState::Open => match store.flow(&l.flow) {
-            Ok(Some(f)) => f,
-            Ok(None) => return apply::closed(&site),
+            Ok(Some(f)) if apply::offered(&f) => f,
+            Ok(_) => return apply::closed(&site),
             Err(e) => return site.internal(e.into()),
         },
         Ok(_) => return apply::closed(&site),
@@ -79,16 +77,10 @@ pub async fn show(State(site): State<Arc<Site>>, Path(token): Path<String>) -> R
         .into_response()
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ConfirmForm {
-    csrf: String,
-}
-
 pub async fn send(
     State(site): State<Arc<Site>>,
     Path(token): Path<String>,
-    form: Result<Form<ConfirmForm>, FormRejection>,
+    form: Result<Form<ButtonForm>, FormRejection>,
 ) -> Response {
     let f = match form {
         Ok(Form(f)) => f,

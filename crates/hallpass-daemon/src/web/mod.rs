@@ -283,6 +283,13 @@ async fn security_headers(State(site): State<Arc<Site>>, req: Request, next: Nex
     r
 }
 
+/// The body of a one-button form (release, confirm): its CSRF token only.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub(crate) struct ButtonForm {
+    csrf: String,
+}
+
 /// The page for a form body that could not be read (too big, not a form, not UTF-8).
 fn unreadable(site: &Site, r: &axum::extract::rejection::FormRejection) -> Response {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -16,7 +16,6 @@ use hallpass_core::link::{StatusPass, token_hash};
 use hallpass_core::request::{Request, RequestStatus};
 use hallpass_core::time::{format_duration, format_duration_short};
 use hallpass_core::user::User;
-use serde::Deserialize;
 
 use super::apply::plausible_token;
 use super::pages::{self, GrantLine, GrantState, StatusView};
@@ -211,16 +210,10 @@ async fn render(
         .into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ReleaseForm {
-    csrf: String,
-}
-
 pub async fn release(
     State(site): State<Arc<Site>>,
     Path(token): Path<String>,
-    form: Result<Form<ReleaseForm>, FormRejection>,
+    form: Result<Form<super::ButtonForm>, FormRejection>,
 ) -> Response {
     let f = match form {
         Ok(Form(f)) => f,
