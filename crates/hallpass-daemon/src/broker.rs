@@ -11,7 +11,7 @@ use hallpass_core::policy::Directory;
 use hallpass_core::user::{Role, User};
 use hallpass_core::{Clock, DomainError, GrantId, GroupName, Timestamp, UserId};
 use hallpass_proto::ApiError;
-use hallpass_store::{Store, StoreError, Txn};
+use hallpass_store::{CommitTicket, Store, StoreError, Txn};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::config::Config;
@@ -192,6 +192,23 @@ impl Broker {
         let out = self.store.commit(f).await?;
         self.after_commit();
         Ok(out)
+    }
+
+    /// [`Broker::commit`] in two halves for work that need not hold anything while the flush
+    /// runs (recording a connector's outcome): `f` is applied now, and [`Broker::durable`]
+    /// with the ticket waits for the disk and then wakes event readers.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<T, Fail>,
+    ) -> Result<CommitTicket, Fail> {
+        Ok(self.store.write(f)?.1)
+    }
+
+    /// Waits until `ticket` is on disk, then wakes event readers and the scheduler.
+    pub async fn durable(&self, ticket: CommitTicket) -> Result<(), Fail> {
+        self.store.durable(ticket).await?;
+        self.after_commit();
+        Ok(())
     }
 
     /// [`Broker::commit`] for callers with their own error type (the web site's refusals).

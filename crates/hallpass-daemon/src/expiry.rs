@@ -13,7 +13,7 @@ use hallpass_core::credential::Credentials;
 use hallpass_core::event::EventKind;
 use hallpass_core::grant::{EndReason, GrantStatus, backoff};
 use hallpass_core::{GrantId, Timestamp};
-use hallpass_store::Due;
+use hallpass_store::{CommitTicket, Due};
 use tokio::sync::watch;
 
 use crate::broker::{Broker, Fail};
@@ -54,6 +54,8 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
 /// Handles everything due now and starts owed connector work; returns the next deadline.
 pub async fn step(broker: &Arc<Broker>) -> Result<Option<Timestamp>, Fail> {
     let max_inflight = broker.config().connectors.max_concurrent * 2;
+    // The ticket of the last batch written and not yet known to be on disk.
+    let mut written: Option<CommitTicket> = None;
     loop {
         let now = broker.now();
         let inflight = broker
@@ -62,6 +64,8 @@ pub async fn step(broker: &Arc<Broker>) -> Result<Option<Timestamp>, Fail> {
             .map(|s| s.clone())
             .unwrap_or_default();
         let due = broker.store().due(now, BATCH + inflight.len())?;
+        // Every intent this scan saw (ours or another writer's) is covered by this ticket.
+        let seen = broker.store().applied();
         let mut changes = Vec::new();
         let mut work = Vec::new();
         for (_, d) in due {
@@ -78,7 +82,13 @@ pub async fn step(broker: &Arc<Broker>) -> Result<Option<Timestamp>, Fail> {
         }
         if !changes.is_empty() {
             changes.truncate(BATCH);
-            apply_deadlines(broker, &changes, now).await?;
+            written = Some(apply_deadlines(broker, &changes, now)?);
+        }
+        // A call starts only once the intent that owes it is on disk. The work this scan found
+        // was owed by writes before it, so this batch's flush goes on while the calls start and
+        // the next batch is read and staged.
+        if !work.is_empty() {
+            broker.durable(seen).await?;
         }
         for id in work {
             start_work(broker, id);
@@ -87,6 +97,9 @@ pub async fn step(broker: &Arc<Broker>) -> Result<Option<Timestamp>, Fail> {
             break; // only work was started; it wakes us when it finishes
         }
     }
+    if let Some(t) = written {
+        broker.durable(t).await?;
+    }
     Ok(broker
         .store()
         .next_deadline_after(broker.now())?
@@ -94,83 +107,81 @@ pub async fn step(broker: &Arc<Broker>) -> Result<Option<Timestamp>, Fail> {
 }
 
 /// Times out requests, starts revoking expired grants and warns of grants expiring soon, in
-/// one transaction.
-async fn apply_deadlines(broker: &Broker, items: &[Due], now: Timestamp) -> Result<(), Fail> {
+/// one transaction (applied; the returned ticket makes it durable).
+fn apply_deadlines(broker: &Broker, items: &[Due], now: Timestamp) -> Result<CommitTicket, Fail> {
     let warn_before = &broker.config().expiry.warn_before;
-    broker
-        .commit(|tx| {
-            for d in items {
-                match *d {
-                    Due::RequestTimeout(id) => {
-                        let Some(mut req) = tx.request(id)? else {
-                            continue;
-                        };
-                        if !req.is_overdue(now) {
-                            continue;
-                        }
-                        req.time_out(now)?;
-                        tx.put_request(&req)?;
-                        tx.audit(
-                            now,
-                            AuditEntry::new(
-                                Actor::System,
-                                Source::System,
-                                "request.time_out",
-                                id,
-                                format!("no decision by {}", req.pending_until),
-                            )
-                            .about(req.requester)
-                            .with_status(req.status),
-                        )?;
+    broker.write(|tx| {
+        for d in items {
+            match *d {
+                Due::RequestTimeout(id) => {
+                    let Some(mut req) = tx.request(id)? else {
+                        continue;
+                    };
+                    if !req.is_overdue(now) {
+                        continue;
+                    }
+                    req.time_out(now)?;
+                    tx.put_request(&req)?;
+                    tx.audit(
+                        now,
+                        AuditEntry::new(
+                            Actor::System,
+                            Source::System,
+                            "request.time_out",
+                            id,
+                            format!("no decision by {}", req.pending_until),
+                        )
+                        .about(req.requester)
+                        .with_status(req.status),
+                    )?;
+                    tx.event(
+                        now,
+                        EventKind::RequestTimedOut { request: id },
+                        BTreeSet::from([req.requester]),
+                    )?;
+                }
+                Due::GrantExpiry(id) => {
+                    let Some(mut g) = tx.grant(id)? else { continue };
+                    if g.status != GrantStatus::Active || g.expires_at.is_none_or(|e| e > now) {
+                        continue;
+                    }
+                    lifecycle::begin_revoke(
+                        tx,
+                        &mut g,
+                        EndReason::Expired,
+                        now,
+                        &Actor::System,
+                        Source::System,
+                    )?;
+                }
+                Due::GrantWarning(id) => {
+                    let Some(mut g) = tx.grant(id)? else { continue };
+                    if g.next_warning_at.is_none_or(|w| w > now) {
+                        continue;
+                    }
+                    // One warning however late the scheduler is; then the next offset (or
+                    // none). Past the deadline the expiry ends the grant instead.
+                    let warn = g.status_at(now) == GrantStatus::Active;
+                    g.schedule_warning(warn_before, now);
+                    tx.put_grant(&g)?;
+                    if let (true, Some(expires_at)) = (warn, g.expires_at) {
                         tx.event(
                             now,
-                            EventKind::RequestTimedOut { request: id },
-                            BTreeSet::from([req.requester]),
+                            EventKind::GrantExpiringSoon {
+                                grant: id,
+                                user: g.user,
+                                target: g.target.clone(),
+                                expires_at,
+                            },
+                            BTreeSet::from([g.user]),
                         )?;
                     }
-                    Due::GrantExpiry(id) => {
-                        let Some(mut g) = tx.grant(id)? else { continue };
-                        if g.status != GrantStatus::Active || g.expires_at.is_none_or(|e| e > now) {
-                            continue;
-                        }
-                        lifecycle::begin_revoke(
-                            tx,
-                            &mut g,
-                            EndReason::Expired,
-                            now,
-                            &Actor::System,
-                            Source::System,
-                        )?;
-                    }
-                    Due::GrantWarning(id) => {
-                        let Some(mut g) = tx.grant(id)? else { continue };
-                        if g.next_warning_at.is_none_or(|w| w > now) {
-                            continue;
-                        }
-                        // One warning however late the scheduler is; then the next offset (or
-                        // none). Past the deadline the expiry ends the grant instead.
-                        let warn = g.status_at(now) == GrantStatus::Active;
-                        g.schedule_warning(warn_before, now);
-                        tx.put_grant(&g)?;
-                        if let (true, Some(expires_at)) = (warn, g.expires_at) {
-                            tx.event(
-                                now,
-                                EventKind::GrantExpiringSoon {
-                                    grant: id,
-                                    user: g.user,
-                                    target: g.target.clone(),
-                                    expires_at,
-                                },
-                                BTreeSet::from([g.user]),
-                            )?;
-                        }
-                    }
-                    Due::GrantWork(_) => {}
                 }
+                Due::GrantWork(_) => {}
             }
-            Ok(())
-        })
-        .await
+        }
+        Ok(())
+    })
 }
 
 fn start_work(broker: &Arc<Broker>, id: GrantId) {
@@ -183,27 +194,37 @@ fn start_work(broker: &Arc<Broker>, id: GrantId) {
     tokio::spawn(async move {
         let slots = broker.connector_slots.clone();
         let permit = slots.acquire_owned().await;
-        if let Err(e) = perform(&broker, id).await {
-            let e = e.into_api();
-            tracing::error!(grant = %id, error = %e, "connector work failed to record");
-        }
+        let outcome = perform(&broker, id).await;
+        // The outcome is applied (the store reads it) but not yet on disk. The connector slot
+        // and the in-flight mark go now, not after the flush: a crash before it only means the
+        // work is owed again after restart, and every connector action is idempotent.
         drop(permit);
         if let Ok(mut set) = broker.inflight.lock() {
             set.remove(&id);
         }
         broker.wake_scheduler();
+        let durable = match outcome {
+            Ok(Some(ticket)) => broker.durable(ticket).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = durable {
+            let e = e.into_api();
+            tracing::error!(grant = %id, error = %e, "connector work failed to record");
+        }
     });
 }
 
-/// One connector attempt for a grant, and its durable outcome.
-async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<(), Fail> {
+/// One connector attempt for a grant, and its outcome written (the ticket that makes it durable;
+/// none when nothing was owed).
+async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<Option<CommitTicket>, Fail> {
     let store = broker.store();
     let now = broker.now();
     let Some(g) = store.grant(id)? else {
-        return Ok(());
+        return Ok(None);
     };
     if !g.owes_work() || g.next_attempt_at.is_some_and(|t| t > now) {
-        return Ok(());
+        return Ok(None);
     }
     let spec_user = SpecUser::of(g.user, store.user(g.user)?.as_ref());
     let integration = store.integration(&g.target.integration)?;
@@ -216,7 +237,7 @@ async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<(), Fail> {
                 Some(i) => connectors::grant(i, &spec).await.map_err(|e| e.to_string()),
                 None => Err(gone()),
             };
-            return record_grant(broker, id, result).await;
+            return record_grant(broker, id, result).map(Some);
         }
         GrantStatus::Active => {
             let spec = GrantSpec::new(Action::Extend, &g, spec_user, g.expires_at);
@@ -226,7 +247,7 @@ async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<(), Fail> {
                     .map_err(|e| e.to_string()),
                 None => Err(gone()),
             };
-            return record_extension(broker, id, result).await;
+            return record_extension(broker, id, result).map(Some);
         }
         _ => {}
     }
@@ -235,10 +256,13 @@ async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<(), Fail> {
     let shared = integration
         .as_ref()
         .is_some_and(|i| !i.connector.access_is_per_grant());
-    let covering: Vec<GrantId> = store
-        .grants_covering(g.user, &g.target)?
+    let others = if shared {
+        store.grants_covering(g.user, &g.target)?
+    } else {
+        Vec::new()
+    };
+    let covering: Vec<GrantId> = others
         .into_iter()
-        .filter(|_| shared)
         .filter(|o| {
             o.id != id
                 && matches!(
@@ -260,20 +284,19 @@ async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<(), Fail> {
             None => Err(format!("{}; cannot revoke", gone())),
         }
     };
-    record_revoke(broker, id, result).await
+    record_revoke(broker, id, result).map(Some)
 }
 
 /// Records an extension's push to the target: new credentials if the connector issued them
 /// (a new SSH certificate), or a retry with backoff.
-async fn record_extension(
+fn record_extension(
     broker: &Broker,
     id: GrantId,
     result: Result<Option<Credentials>, String>,
-) -> Result<(), Fail> {
+) -> Result<CommitTicket, Fail> {
     let now = broker.now();
     let cfg = &broker.config().expiry;
-    broker
-        .commit(|tx| {
+    broker.write(|tx| {
             let Some(mut g) = tx.grant(id)? else {
                 return Ok(());
             };
@@ -326,99 +349,88 @@ async fn record_extension(
             }
             Ok(())
         })
-        .await
 }
 
-async fn record_grant(
+fn record_grant(
     broker: &Broker,
     id: GrantId,
     result: Result<Option<Credentials>, String>,
-) -> Result<(), Fail> {
+) -> Result<CommitTicket, Fail> {
     let now = broker.now();
-    broker
-        .commit(|tx| {
-            let Some(mut g) = tx.grant(id)? else {
-                return Ok(());
-            };
-            if g.status != GrantStatus::Granting {
-                // Ended while being granted: the revocation that follows removes whatever was granted.
-                return Ok(());
-            }
-            let audience = BTreeSet::from([g.user]);
-            match result {
-                Ok(credentials) => {
-                    g.activate(now)?;
-                    g.schedule_warning(&broker.config().expiry.warn_before, now);
-                    let expires_at = g.expires_at.unwrap_or(now);
-                    tx.put_grant(&g)?;
-                    if let Some(c) = &credentials {
-                        tx.put_credentials(id, c)?;
-                    }
-                    tx.audit(
-                        now,
-                        lifecycle::grant_entry(
-                            Actor::System,
-                            Source::System,
-                            "grant.activate",
-                            &g,
-                            format!("{} active until {expires_at}", g.target),
-                        ),
-                    )?;
-                    tx.event(
-                        now,
-                        EventKind::GrantActivated {
-                            grant: id,
-                            request: g.request,
-                            user: g.user,
-                            target: g.target.clone(),
-                            expires_at,
-                        },
-                        audience,
-                    )?;
+    broker.write(|tx| {
+        let Some(mut g) = tx.grant(id)? else {
+            return Ok(());
+        };
+        if g.status != GrantStatus::Granting {
+            // Ended while being granted: the revocation that follows removes whatever was granted.
+            return Ok(());
+        }
+        let audience = BTreeSet::from([g.user]);
+        match result {
+            Ok(credentials) => {
+                g.activate(now)?;
+                g.schedule_warning(&broker.config().expiry.warn_before, now);
+                let expires_at = g.expires_at.unwrap_or(now);
+                tx.put_grant(&g)?;
+                if let Some(c) = &credentials {
+                    tx.put_credentials(id, c)?;
                 }
-                Err(error) => {
-                    // Clean up whatever the connector may have done, through the same verified,
-                    // overlap-aware revocation as any ending; the grant then ends Failed.
-                    let reason = EndReason::GrantFailed {
-                        error: error.clone(),
-                    };
-                    lifecycle::begin_revoke(
-                        tx,
-                        &mut g,
-                        reason,
-                        now,
-                        &Actor::System,
+                tx.audit(
+                    now,
+                    lifecycle::grant_entry(
+                        Actor::System,
                         Source::System,
-                    )?;
-                    g.last_error = Some(error.clone());
-                    tx.put_grant(&g)?;
-                    tx.event(
-                        now,
-                        EventKind::GrantFailed {
-                            grant: id,
-                            request: g.request,
-                            user: g.user,
-                            target: g.target.clone(),
-                            error,
-                        },
-                        audience,
-                    )?;
-                }
+                        "grant.activate",
+                        &g,
+                        format!("{} active until {expires_at}", g.target),
+                    ),
+                )?;
+                tx.event(
+                    now,
+                    EventKind::GrantActivated {
+                        grant: id,
+                        request: g.request,
+                        user: g.user,
+                        target: g.target.clone(),
+                        expires_at,
+                    },
+                    audience,
+                )?;
             }
-            Ok(())
-        })
-        .await
+            Err(error) => {
+                // Clean up whatever the connector may have done, through the same verified,
+                // overlap-aware revocation as any ending; the grant then ends Failed.
+                let reason = EndReason::GrantFailed {
+                    error: error.clone(),
+                };
+                lifecycle::begin_revoke(tx, &mut g, reason, now, &Actor::System, Source::System)?;
+                g.last_error = Some(error.clone());
+                tx.put_grant(&g)?;
+                tx.event(
+                    now,
+                    EventKind::GrantFailed {
+                        grant: id,
+                        request: g.request,
+                        user: g.user,
+                        target: g.target.clone(),
+                        error,
+                    },
+                    audience,
+                )?;
+            }
+        }
+        Ok(())
+    })
 }
 
-async fn record_revoke(
+fn record_revoke(
     broker: &Broker,
     id: GrantId,
     result: Result<Option<GrantId>, String>,
-) -> Result<(), Fail> {
+) -> Result<CommitTicket, Fail> {
     let now = broker.now();
     let cfg = &broker.config().expiry;
-    broker
-        .commit(|tx| {
+    broker.write(|tx| {
             let Some(mut g) = tx.grant(id)? else { return Ok(()) };
             if !matches!(g.status, GrantStatus::Revoking | GrantStatus::RevokeFailed) {
                 return Ok(());
@@ -471,7 +483,6 @@ async fn record_revoke(
             }
             Ok(())
         })
-        .await
 }
 
 /// ±20% jitter so many failing revocations do not retry in lockstep.

@@ -5,13 +5,15 @@
 //! Layout: [`backend`] (the `Backend` trait and its tables), [`sled_backend`] and
 //! [`mem_backend`] (implementations), [`keys`] (order-preserving key codecs), [`codec`]
 //! (versioned values), `index` (which index keys a record implies), [`store`] (reads, the
-//! writer lock, schema checks), [`txn`] (staged writes) and `durability` (group commit).
+//! writer lock, schema checks), [`txn`] (staged writes), `durability` (group commit) and
+//! `group_apply` (every write since the last flush applied to the backend as one batch).
 
 pub mod backend;
 pub mod codec;
 pub mod deadline;
 mod durability;
 pub mod error;
+mod group_apply;
 mod index;
 pub mod keys;
 pub mod mem_backend;

@@ -33,6 +33,7 @@ use crate::codec;
 use crate::deadline::Due;
 use crate::durability::Durability;
 use crate::error::StoreError;
+use crate::group_apply::GroupApply;
 use crate::keys::{self, meta};
 use crate::sled_backend::SledBackend;
 use crate::txn::Txn;
@@ -135,8 +136,10 @@ impl Store {
     }
 
     /// Checks (and on an empty backend, writes) the schema version, runs migrations and starts
-    /// the flusher thread.
+    /// the flusher thread. Writes reach `backend` through [`GroupApply`]: held in memory (and
+    /// read from there) until the flusher applies everything pending as one batch and flushes.
     pub fn with_backend(backend: Arc<dyn Backend>) -> Result<Store, StoreError> {
+        let backend: Arc<dyn Backend> = Arc::new(GroupApply::new(backend));
         match backend.get(Table::Meta, meta::SCHEMA_VERSION)? {
             Some(raw) => {
                 let bytes: [u8; 4] = raw.as_slice().try_into().map_err(|_| {
@@ -804,6 +807,17 @@ impl Store {
         }
         self.inner.backend.apply(ops)?;
         Ok((value, CommitTicket(self.inner.durability.written(event))))
+    }
+
+    /// The ticket covering every write whose changes a read may have seen so far: taken under
+    /// the writer lock, so a write in progress (already readable) is finished and counted.
+    pub fn applied(&self) -> CommitTicket {
+        let _turn = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        CommitTicket(self.inner.durability.current())
     }
 
     /// Waits (async) until everything up to `ticket` is flushed to disk. Group commit: a single

@@ -215,3 +215,15 @@ async fn events_reach_the_cursor_only_once_on_disk() {
     assert_eq!(s.durable_event_head(), second);
     assert_eq!(s.durable_events_after(first, 10).unwrap().len(), 1);
 }
+
+#[test]
+fn applied_covers_every_write_a_read_could_have_seen() {
+    let s = Store::with_backend(Arc::new(MemBackend::new())).unwrap();
+    let before = s.applied();
+    let t = put(&s, 1);
+    assert!(t.0 > before.0);
+    assert_eq!(s.applied(), t);
+    // A write that staged nothing adds no ticket.
+    s.write(|_| Ok::<_, StoreError>(())).unwrap();
+    assert_eq!(s.applied(), t);
+}

@@ -1,0 +1,376 @@
+//! Group apply: a [`Backend`] wrapper that holds each applied batch in memory and hands
+//! everything pending to the wrapped backend as ONE batch when it is flushed, so the flusher
+//! thread pays the wrapped backend's per-batch cost (for sled, a transaction that rolls its log
+//! buffers twice) once per group commit instead of once per write.
+//!
+//! Invariants:
+//! - reads see every applied batch at once: a get or scan consults the pending writes (newest
+//!   first) before the wrapped backend, and a batch joins the pending set under one lock;
+//! - a batch is never split: the flush takes the whole pending set, so each group the wrapped
+//!   backend applies is a union of whole batches, in apply order (a later write to a key wins);
+//! - what a flush took stays readable until the wrapped backend has applied it, and if that
+//!   apply fails it goes back under the newer pending writes, to be applied by the next flush.
+//!
+//! Nothing changes for durability: a write was never durable before a flush, and it is still
+//! made durable by the flush that group commit already runs.
+
+use std::collections::BTreeMap;
+use std::iter::Peekable;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::backend::{Backend, Op, ScanIter, Table};
+use crate::error::StoreError;
+
+/// Staged writes: `Some(value)` puts, `None` deletes.
+type Writes = BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>;
+
+/// One table's pending writes in a scan's range: key, and the value or `None` for a delete.
+type Staged = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+#[derive(Default)]
+struct Pending {
+    /// Applied since the last flush took the pending set.
+    newest: Writes,
+    /// Taken by the flush in progress, not yet applied by the wrapped backend.
+    taken: Arc<Writes>,
+}
+
+impl Pending {
+    fn get(&self, table: Table, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        let k = (table, key.to_vec());
+        self.newest.get(&k).or_else(|| self.taken.get(&k)).cloned()
+    }
+
+    /// The pending writes in `table` within `[from, to)`, newest winning, in key order.
+    fn range(&self, table: Table, from: &[u8], to: Option<&[u8]>) -> Staged {
+        let lower = Bound::Included((table, from.to_vec()));
+        let upper = match to {
+            Some(to) => Bound::Excluded((table, to.to_vec())),
+            None => match Table::ALL.get(table.index() + 1) {
+                Some(next) => Bound::Excluded((*next, Vec::new())),
+                None => Bound::Unbounded,
+            },
+        };
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        for writes in [&*self.taken, &self.newest] {
+            for ((_, k), v) in writes.range((lower.clone(), upper.clone())) {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        merged.into_iter().collect()
+    }
+}
+
+pub struct GroupApply {
+    inner: Arc<dyn Backend>,
+    pending: Mutex<Pending>,
+    /// Held for the whole of a flush: one group in flight at a time.
+    flushing: Mutex<()>,
+}
+
+impl GroupApply {
+    pub fn new(inner: Arc<dyn Backend>) -> GroupApply {
+        GroupApply {
+            inner,
+            pending: Mutex::new(Pending::default()),
+            flushing: Mutex::new(()),
+        }
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        // Every critical section leaves `Pending` whole, so a poisoned lock holds valid data.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the pending set for the wrapped backend, leaving it readable as `taken`.
+    fn take(&self) -> Arc<Writes> {
+        let mut p = self.pending();
+        let newest = std::mem::take(&mut p.newest);
+        if !p.taken.is_empty() {
+            // A failed apply left this; the newer writes win over it.
+            let mut older = (*p.taken).clone();
+            older.extend(newest);
+            p.taken = Arc::new(older);
+        } else {
+            p.taken = Arc::new(newest);
+        }
+        Arc::clone(&p.taken)
+    }
+}
+
+impl Backend for GroupApply {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.pending().get(table, key) {
+            Some(staged) => Ok(staged),
+            None => self.inner.get(table, key),
+        }
+    }
+
+    fn scan(&self, table: Table, from: &[u8], to: Option<&[u8]>, reverse: bool) -> ScanIter<'_> {
+        if to.is_some_and(|to| to <= from) {
+            return Box::new(std::iter::empty());
+        }
+        let mut staged = self.pending().range(table, from, to);
+        // Read the wrapped backend after the pending writes: a write the flush applies in
+        // between is then in both, and the pending copy (the same value) wins.
+        let base = self.inner.scan(table, from, to, reverse);
+        if staged.is_empty() {
+            return base;
+        }
+        if reverse {
+            staged.reverse();
+        }
+        Box::new(Merge {
+            staged: staged.into_iter().peekable(),
+            base: base.peekable(),
+            reverse,
+        })
+    }
+
+    fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let mut p = self.pending();
+        for op in ops {
+            match op {
+                Op::Put(t, k, v) => p.newest.insert((t, k), Some(v)),
+                Op::Delete(t, k) => p.newest.insert((t, k), None),
+            };
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let _one = self.flushing.lock().unwrap_or_else(PoisonError::into_inner);
+        let group = self.take();
+        if !group.is_empty() {
+            let ops = group
+                .iter()
+                .map(|((t, k), v)| match v {
+                    Some(v) => Op::Put(*t, k.clone(), v.clone()),
+                    None => Op::Delete(*t, k.clone()),
+                })
+                .collect();
+            // On failure `taken` stays pending, under anything newer, for the next flush.
+            self.inner.apply(ops)?;
+            self.pending().taken = Arc::default();
+        }
+        self.inner.flush()
+    }
+}
+
+/// A scan of the wrapped backend with the pending writes laid over it.
+struct Merge<'a> {
+    staged: Peekable<<Staged as IntoIterator>::IntoIter>,
+    base: Peekable<ScanIter<'a>>,
+    reverse: bool,
+}
+
+impl Iterator for Merge<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let take_staged = match (self.staged.peek(), self.base.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                // An error from the wrapped backend comes out at once.
+                (Some(_), Some(Err(_))) => false,
+                (Some((sk, _)), Some(Ok((bk, _)))) => {
+                    if sk == bk {
+                        // The pending write replaces (or deletes) the stored value.
+                        self.base.next();
+                        true
+                    } else {
+                        (sk < bk) != self.reverse
+                    }
+                }
+            };
+            if !take_staged {
+                return self.base.next();
+            }
+            match self.staged.next() {
+                Some((k, Some(v))) => return Some(Ok((k, v))),
+                Some((_, None)) => continue,
+                None => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // in tests a panic is the failure report
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::mem_backend::MemBackend;
+
+    const TABLES: [Table; 3] = [Table::Users, Table::Grants, Table::LinkSubmissions];
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Put(usize, u8, u8),
+        Delete(usize, u8),
+        /// Several ops applied as one batch.
+        Batch(Vec<(usize, u8, Option<u8>)>),
+        Flush,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0..3usize, 0..16u8, any::<u8>()).prop_map(|(t, k, v)| Step::Put(t, k, v)),
+            2 => (0..3usize, 0..16u8).prop_map(|(t, k)| Step::Delete(t, k)),
+            2 => proptest::collection::vec(
+                (0..3usize, 0..16u8, proptest::option::of(any::<u8>())),
+                1..5
+            )
+            .prop_map(Step::Batch),
+            1 => Just(Step::Flush),
+        ]
+    }
+
+    fn op(t: usize, k: u8, v: Option<u8>) -> Op {
+        match v {
+            Some(v) => Op::Put(TABLES[t], vec![k], vec![v]),
+            None => Op::Delete(TABLES[t], vec![k]),
+        }
+    }
+
+    fn scan_all(b: &dyn Backend, t: Table, from: u8, to: Option<u8>, rev: bool) -> Vec<(u8, u8)> {
+        let to = to.map(|t| vec![t]);
+        b.scan(t, &[from], to.as_deref(), rev)
+            .map(|r| {
+                let (k, v) = r.unwrap();
+                (k[0], v[0])
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Whatever mix of batches and flushes, every get and scan (either way, any bounds)
+        /// reads as a backend that applied each batch at once, before and after a last flush.
+        #[test]
+        fn reads_match_a_backend_that_applies_at_once(
+            steps in proptest::collection::vec(step(), 0..60),
+            from in 0..16u8,
+            to in proptest::option::of(0..17u8),
+        ) {
+            let direct = MemBackend::new();
+            let stored = Arc::new(MemBackend::new());
+            let grouped = GroupApply::new(stored.clone());
+            for s in &steps {
+                let ops = match s {
+                    Step::Put(t, k, v) => vec![op(*t, *k, Some(*v))],
+                    Step::Delete(t, k) => vec![op(*t, *k, None)],
+                    Step::Batch(ops) => ops.iter().map(|&(t, k, v)| op(t, k, v)).collect(),
+                    Step::Flush => {
+                        grouped.flush().unwrap();
+                        continue;
+                    }
+                };
+                direct.apply(ops.clone()).unwrap();
+                grouped.apply(ops).unwrap();
+            }
+            for round in 0..2 {
+                for t in TABLES {
+                    for k in 0..16u8 {
+                        prop_assert_eq!(grouped.get(t, &[k]).unwrap(), direct.get(t, &[k]).unwrap());
+                    }
+                    for rev in [false, true] {
+                        prop_assert_eq!(
+                            scan_all(&grouped, t, from, to, rev),
+                            scan_all(&direct, t, from, to, rev),
+                            "table {:?} reverse {} round {}", t, rev, round
+                        );
+                    }
+                }
+                grouped.flush().unwrap();
+            }
+            // After the last flush the wrapped backend holds everything by itself.
+            for t in TABLES {
+                prop_assert_eq!(scan_all(&*stored, t, 0, None, false), scan_all(&direct, t, 0, None, false));
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_reaches_the_wrapped_backend_only_at_the_flush_and_as_one() {
+        let stored = Arc::new(MemBackend::new());
+        let grouped = GroupApply::new(stored.clone());
+        grouped
+            .apply(vec![Op::Put(Table::Users, b"a".to_vec(), b"1".to_vec())])
+            .unwrap();
+        grouped
+            .apply(vec![
+                Op::Put(Table::Users, b"b".to_vec(), b"2".to_vec()),
+                Op::Delete(Table::Users, b"a".to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(stored.get(Table::Users, b"b").unwrap(), None);
+        assert_eq!(grouped.get(Table::Users, b"a").unwrap(), None);
+        assert_eq!(
+            grouped.get(Table::Users, b"b").unwrap(),
+            Some(b"2".to_vec())
+        );
+        grouped.flush().unwrap();
+        assert_eq!(stored.get(Table::Users, b"a").unwrap(), None);
+        assert_eq!(stored.get(Table::Users, b"b").unwrap(), Some(b"2".to_vec()));
+    }
+
+    /// Fails its next apply while armed.
+    struct FailingApply {
+        inner: MemBackend,
+        fail: AtomicBool,
+    }
+
+    impl Backend for FailingApply {
+        fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get(table, key)
+        }
+        fn scan(&self, t: Table, from: &[u8], to: Option<&[u8]>, rev: bool) -> ScanIter<'_> {
+            self.inner.scan(t, from, to, rev)
+        }
+        fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+            if self.fail.swap(false, Ordering::SeqCst) {
+                return Err(StoreError::Backend("no space left on device".into()));
+            }
+            self.inner.apply(ops)
+        }
+        fn flush(&self) -> Result<(), StoreError> {
+            self.inner.flush()
+        }
+    }
+
+    #[test]
+    fn a_group_the_wrapped_backend_refused_stays_readable_and_goes_in_with_the_next_flush() {
+        let stored = Arc::new(FailingApply {
+            inner: MemBackend::new(),
+            fail: AtomicBool::new(true),
+        });
+        let grouped = GroupApply::new(stored.clone());
+        let put = |k: &[u8], v: &[u8]| Op::Put(Table::Grants, k.to_vec(), v.to_vec());
+        grouped
+            .apply(vec![put(b"a", b"old"), put(b"b", b"1")])
+            .unwrap();
+        let err = grouped.flush().unwrap_err();
+        assert!(err.to_string().contains("no space left"), "{err}");
+        // Still readable, and a newer write wins over the refused group.
+        assert_eq!(
+            grouped.get(Table::Grants, b"a").unwrap(),
+            Some(b"old".to_vec())
+        );
+        grouped.apply(vec![put(b"a", b"new")]).unwrap();
+        grouped.flush().unwrap();
+        assert_eq!(
+            stored.get(Table::Grants, b"a").unwrap(),
+            Some(b"new".to_vec())
+        );
+        assert_eq!(
+            stored.get(Table::Grants, b"b").unwrap(),
+            Some(b"1".to_vec())
+        );
+    }
+}
