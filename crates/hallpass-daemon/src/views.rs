@@ -1,6 +1,8 @@
 //! Wire views built from records with the daemon's clock. Invariant: a view shows what a reader
 //! must see now: never an Active grant past its deadline, never a Pending request past its TTL.
 
+use std::collections::BTreeMap;
+
 use hallpass_core::grant::Grant;
 use hallpass_core::policy;
 use hallpass_core::request::{Request, RequestStatus};
@@ -58,10 +60,32 @@ pub fn group(store: &Store, g: &Group) -> Result<GroupView, StoreError> {
 }
 
 pub fn grant(store: &Store, g: &Grant, now: Timestamp) -> Result<GrantView, StoreError> {
-    Ok(GrantView {
+    Ok(grant_of(g, now, user_ref(store, g.user)?))
+}
+
+/// Views of a page of grants, each holder read once however many of the grants are theirs.
+pub fn grants(store: &Store, gs: &[Grant], now: Timestamp) -> Result<Vec<GrantView>, StoreError> {
+    let mut holders: BTreeMap<UserId, UserRefView> = BTreeMap::new();
+    gs.iter()
+        .map(|g| {
+            let user = match holders.get(&g.user) {
+                Some(u) => u.clone(),
+                None => {
+                    let u = user_ref(store, g.user)?;
+                    holders.insert(g.user, u.clone());
+                    u
+                }
+            };
+            Ok(grant_of(g, now, user))
+        })
+        .collect()
+}
+
+fn grant_of(g: &Grant, now: Timestamp, user: UserRefView) -> GrantView {
+    GrantView {
         id: g.id,
         request: g.request,
-        user: user_ref(store, g.user)?,
+        user,
         target: g.target.clone(),
         status: g.status_at(now),
         duration_secs: g.duration.as_secs(),
@@ -74,7 +98,7 @@ pub fn grant(store: &Store, g: &Grant, now: Timestamp) -> Result<GrantView, Stor
         attempts: g.attempts,
         next_attempt_at: g.next_attempt_at,
         last_error: g.last_error.clone(),
-    })
+    }
 }
 
 /// The request as `viewer` sees it now.

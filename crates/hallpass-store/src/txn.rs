@@ -3,7 +3,8 @@
 //! the change to its derived index entries (old entries removed, new ones added), computed from
 //! the record's previous version as seen through the overlay.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use serde::Serialize;
@@ -39,10 +40,17 @@ const FIRST_USER_ID: u64 = 1;
 const FIRST_REQUEST_ID: u64 = 1001;
 const FIRST_GRANT_ID: u64 = 1;
 
+/// Point reads' results by (table, key): the value, or `None` where nothing was stored.
+type Seen = HashMap<(Table, Vec<u8>), Option<Vec<u8>>>;
+
 pub struct Txn<'a> {
     store: &'a Store,
     /// Staged writes: `Some(value)` puts, `None` deletes.
     overlay: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
+    /// What point reads found in the store, so a record read and then rewritten (whose old
+    /// version the rewrite reads again to diff its indexes) is fetched once. Nothing else
+    /// writes while the transaction holds the writer lock, so these stay current.
+    read: RefCell<Seen>,
     /// The seq of the last event this transaction appended.
     last_event: Option<u64>,
 }
@@ -60,6 +68,7 @@ impl<'a> Txn<'a> {
         Txn {
             store,
             overlay: BTreeMap::new(),
+            read: RefCell::new(HashMap::new()),
             last_event: None,
         }
     }
@@ -83,10 +92,16 @@ impl<'a> Txn<'a> {
     // ---- raw access through the overlay ----
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.overlay.get(&(table, key.to_vec())) {
-            Some(staged) => Ok(staged.clone()),
-            None => self.store.backend().get(table, key),
+        let k = (table, key.to_vec());
+        if let Some(staged) = self.overlay.get(&k) {
+            return Ok(staged.clone());
         }
+        if let Some(seen) = self.read.borrow().get(&k) {
+            return Ok(seen.clone());
+        }
+        let found = self.store.backend().get(table, key)?;
+        self.read.borrow_mut().insert(k, found.clone());
+        Ok(found)
     }
 
     fn record<T: DeserializeOwned>(
@@ -111,24 +126,27 @@ impl<'a> Txn<'a> {
         self.stage_put(table, key, codec::encode(record));
     }
 
-    /// Replaces `old` index entries by `new` ones. An old entry is removed only while the
-    /// index still holds this record's value there (a unique index such as UsersByEmail may
-    /// since have been taken over by another record); a new entry is written unless already
-    /// present with the same value.
+    /// Replaces `old` index entries by `new` ones; an entry in both is left alone. An entry
+    /// with an empty value has the record's own id in its key, so it is removed or written
+    /// without reading it. An entry with a value (a unique index such as UsersByEmail) is
+    /// removed only while the index still holds this record's value there (another record may
+    /// since have taken it over), and written unless already present with the same value.
     fn reindex(&mut self, old: Vec<IndexEntry>, new: Vec<IndexEntry>) -> Result<(), StoreError> {
         let new_keys: BTreeSet<(Table, &[u8])> =
             new.iter().map(|e| (e.table, e.key.as_slice())).collect();
-        let gone: Vec<IndexEntry> = old
+        let (gone, kept): (Vec<IndexEntry>, Vec<IndexEntry>) = old
             .into_iter()
-            .filter(|e| !new_keys.contains(&(e.table, e.key.as_slice())))
-            .collect();
+            .partition(|e| !new_keys.contains(&(e.table, e.key.as_slice())));
         for e in gone {
-            if self.get(e.table, &e.key)?.as_ref() == Some(&e.value) {
+            if e.value.is_empty() || self.get(e.table, &e.key)?.as_ref() == Some(&e.value) {
                 self.stage_delete(e.table, e.key);
             }
         }
         for e in new {
-            if self.get(e.table, &e.key)?.as_ref() != Some(&e.value) {
+            if kept.contains(&e) {
+                continue;
+            }
+            if e.value.is_empty() || self.get(e.table, &e.key)?.as_ref() != Some(&e.value) {
                 self.stage_put(e.table, e.key, e.value);
             }
         }

@@ -33,10 +33,7 @@ pub async fn list(s: &Session, c: &Caller, q: GrantQuery) -> Result<Page<GrantVi
         }
     };
     Ok(Page {
-        items: items
-            .iter()
-            .map(|g| views::grant(store, g, now))
-            .collect::<Result<_, _>>()?,
+        items: views::grants(store, &items, now)?,
         next: next.map(|id| id.0.to_string()),
     })
 }
