@@ -226,6 +226,9 @@ async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<Option<CommitTicke
     if !g.owes_work() || g.next_attempt_at.is_some_and(|t| t > now) {
         return Ok(None);
     }
+    // What this read saw (another writer may have changed the grant since the scan) is on
+    // disk before the call it asks for.
+    store.durable(store.applied()).await?;
     let spec_user = SpecUser::of(g.user, store.user(g.user)?.as_ref());
     let integration = store.integration(&g.target.integration)?;
     let gone = || format!("integration {} no longer exists", g.target.integration);

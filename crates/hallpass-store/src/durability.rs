@@ -1,16 +1,21 @@
 //! Group commit: one background thread flushes the backend once for every write that is waiting
 //! at that moment. Invariant: a ticket is reported durable only after a flush that started after
 //! its write was applied succeeded, and a failed flush is reported to the waiters it covered
-//! (they never hang).
+//! (they never hang) and then retried with a backoff until one succeeds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::backend::Backend;
 use crate::error::StoreError;
+
+/// After a failed flush the flusher tries again after this, doubling up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// What the flusher has published.
 #[derive(Clone, Debug, Default)]
@@ -148,20 +153,42 @@ impl Durability {
     }
 
     fn run(&self, backend: &dyn Backend) {
-        let mut attempted = 0u64;
+        // Everything up to here is on disk.
+        let mut flushed = 0u64;
+        // After a failed flush: when to try again (a new write tries at once).
+        let mut retry: Option<Duration> = None;
         loop {
             let (upto, events, stop) = {
                 let mut c = self.counter.lock().unwrap_or_else(PoisonError::into_inner);
-                while c.written <= attempted && !c.stop {
-                    c = self.wake.wait(c).unwrap_or_else(PoisonError::into_inner);
+                match retry {
+                    None => {
+                        while c.written <= flushed && !c.stop {
+                            c = self.wake.wait(c).unwrap_or_else(PoisonError::into_inner);
+                        }
+                    }
+                    Some(after) if !c.stop => {
+                        c = self
+                            .wake
+                            .wait_timeout(c, after)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                    }
+                    Some(_) => {}
                 }
                 (c.written, c.event_head, c.stop)
             };
-            if upto > attempted {
+            if upto > flushed {
                 // Everything applied before `upto` was handed out is covered by this flush.
                 let res = backend.flush();
                 self.publish(upto, events, &res);
-                attempted = upto;
+                if res.is_ok() {
+                    flushed = upto;
+                    retry = None;
+                } else {
+                    // Its waiters have the error; the writes stay owed, so keep trying: a
+                    // quiet daemon must not wait for an unrelated write to become durable.
+                    retry = Some(retry.map_or(RETRY_FIRST, |d| (d * 2).min(RETRY_MAX)));
+                }
             }
             if stop {
                 return;

@@ -101,7 +101,9 @@ impl GroupApply {
 
 impl Backend for GroupApply {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.pending().get(table, key) {
+        // The lock is released before the wrapped backend is read.
+        let staged = self.pending().get(table, key);
+        match staged {
             Some(staged) => Ok(staged),
             None => self.inner.get(table, key),
         }

@@ -126,9 +126,9 @@ impl<'a> Txn<'a> {
         self.stage_put(table, key, codec::encode(record));
     }
 
-    /// Replaces `old` index entries by `new` ones; an entry in both is left alone. An entry
-    /// with an empty value has the record's own id in its key, so it is removed or written
-    /// without reading it. An entry with a value (a unique index such as UsersByEmail) is
+    /// Replaces `old` index entries by `new` ones. An entry with an empty value has the
+    /// record's own id in its key, so it is removed or written without reading it, and left
+    /// alone when in both. An entry with a value (a unique index such as UsersByEmail) is
     /// removed only while the index still holds this record's value there (another record may
     /// since have taken it over), and written unless already present with the same value.
     fn reindex(&mut self, old: Vec<IndexEntry>, new: Vec<IndexEntry>) -> Result<(), StoreError> {
@@ -143,7 +143,9 @@ impl<'a> Txn<'a> {
             }
         }
         for e in new {
-            if kept.contains(&e) {
+            // A kept entry with a value is still checked: another record may hold it now, and
+            // this write claims it back (the last writer of a unique key wins).
+            if e.value.is_empty() && kept.contains(&e) {
                 continue;
             }
             if e.value.is_empty() || self.get(e.table, &e.key)?.as_ref() != Some(&e.value) {

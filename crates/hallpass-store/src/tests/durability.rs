@@ -227,3 +227,26 @@ fn applied_covers_every_write_a_read_could_have_seen() {
     s.write(|_| Ok::<_, StoreError>(())).unwrap();
     assert_eq!(s.applied(), t);
 }
+
+#[tokio::test]
+async fn a_failed_flush_is_retried_without_another_write() {
+    let (b, _entered, _release) = Faulty::new();
+    let s = Store::with_backend(b.clone()).unwrap();
+    b.fail.store(true, Ordering::SeqCst);
+    let t = put(&s, 1);
+    assert!(
+        s.durable(t).await.is_err(),
+        "the failure reaches its waiter"
+    );
+    b.fail.store(false, Ordering::SeqCst);
+    // Nothing else is written: the flusher's own retry makes the write durable.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while s.durable(t).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failed flush was never retried"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(s.user(UserId(1)).unwrap().map(|u| u.id), Some(UserId(1)));
+}

@@ -364,6 +364,33 @@ fn unique_indexes_are_not_removed_from_under_another_user() {
 }
 
 #[test]
+fn rewriting_a_record_claims_its_unique_index_entry_back() {
+    let s = Store::open_temporary().unwrap();
+    s.write(|t| t.put_user(&user(1, "same@example.com")))
+        .unwrap();
+    s.write(|t| t.put_user(&user(2, "same@example.com")))
+        .unwrap();
+    // User 1 is written again with the same e-mail: the last writer holds the entry.
+    s.write(|t| t.put_user(&user(1, "same@example.com")))
+        .unwrap();
+    assert_eq!(
+        s.user_by_email("same@example.com").unwrap().map(|u| u.id),
+        Some(UserId(1))
+    );
+    // User 2 moves on; user 1 still has its entry.
+    s.write(|t| t.put_user(&user(2, "two@example.com")))
+        .unwrap();
+    assert_eq!(
+        s.user_by_email("same@example.com").unwrap().map(|u| u.id),
+        Some(UserId(1))
+    );
+    assert_eq!(
+        s.user_by_email("two@example.com").unwrap().map(|u| u.id),
+        Some(UserId(2))
+    );
+}
+
+#[test]
 fn audit_events_chain_across_writes_and_page_with_a_filter() {
     let s = Store::open_temporary().unwrap();
     for round in 0..4 {
