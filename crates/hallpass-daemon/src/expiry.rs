@@ -192,13 +192,11 @@ fn start_work(broker: &Arc<Broker>, id: GrantId) {
     }
     let broker = broker.clone();
     tokio::spawn(async move {
-        let slots = broker.connector_slots.clone();
-        let permit = slots.acquire_owned().await;
         let outcome = perform(&broker, id).await;
         // The outcome is applied (the store reads it) but not yet on disk. The connector slot
-        // and the in-flight mark go now, not after the flush: a crash before it only means the
-        // work is owed again after restart, and every connector action is idempotent.
-        drop(permit);
+        // (freed as `perform` returns) and the in-flight mark go now, not after the flush: a
+        // crash before it only means the work is owed again after restart, and every connector
+        // action is idempotent.
         if let Ok(mut set) = broker.inflight.lock() {
             set.remove(&id);
         }
@@ -227,8 +225,9 @@ async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<Option<CommitTicke
         return Ok(None);
     }
     // What this read saw (another writer may have changed the grant since the scan) is on
-    // disk before the call it asks for.
+    // disk before the call it asks for; the wait holds no connector slot.
     store.durable(store.applied()).await?;
+    let _slot = broker.connector_slots.clone().acquire_owned().await;
     let spec_user = SpecUser::of(g.user, store.user(g.user)?.as_ref());
     let integration = store.integration(&g.target.integration)?;
     let gone = || format!("integration {} no longer exists", g.target.integration);

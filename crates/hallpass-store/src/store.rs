@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -77,6 +78,8 @@ struct Inner {
     backend: Arc<dyn Backend>,
     /// Held for the whole of a write transaction: one writer at a time.
     writer: Mutex<()>,
+    /// The ticket of the write being applied (or the last one): see [`Store::applied`].
+    applying: AtomicU64,
     durability: Arc<Durability>,
     flusher: Option<JoinHandle<()>>,
 }
@@ -185,6 +188,7 @@ impl Store {
             inner: Arc::new(Inner {
                 backend,
                 writer: Mutex::new(()),
+                applying: AtomicU64::new(0),
                 durability,
                 flusher: Some(flusher),
             }),
@@ -805,19 +809,30 @@ impl Store {
         if ops.is_empty() {
             return Ok((value, CommitTicket(self.inner.durability.current())));
         }
-        self.inner.backend.apply(ops)?;
+        // The ticket this write will get, published before its changes become readable.
+        self.inner
+            .applying
+            .store(self.inner.durability.current() + 1, Ordering::SeqCst);
+        if let Err(e) = self.inner.backend.apply(ops) {
+            // Nothing became readable and no ticket is issued.
+            self.inner
+                .applying
+                .store(self.inner.durability.current(), Ordering::SeqCst);
+            return Err(e.into());
+        }
         Ok((value, CommitTicket(self.inner.durability.written(event))))
     }
 
-    /// The ticket covering every write whose changes a read may have seen so far: taken under
-    /// the writer lock, so a write in progress (already readable) is finished and counted.
+    /// The ticket covering every write whose changes a read may have seen so far, a write in
+    /// progress included (its ticket is published before its changes become readable), so
+    /// waiting on it makes everything read before this call durable. Takes no lock.
     pub fn applied(&self) -> CommitTicket {
-        let _turn = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        CommitTicket(self.inner.durability.current())
+        CommitTicket(
+            self.inner
+                .applying
+                .load(Ordering::SeqCst)
+                .max(self.inner.durability.current()),
+        )
     }
 
     /// Waits (async) until everything up to `ticket` is flushed to disk. Group commit: a single
