@@ -11,9 +11,9 @@ use std::time::Duration;
 use hallpass_core::audit::{Actor, AuditEntry, Source};
 use hallpass_core::credential::Credentials;
 use hallpass_core::event::EventKind;
-use hallpass_core::grant::{EndReason, GrantStatus, backoff};
+use hallpass_core::grant::{EndReason, Grant, GrantStatus, backoff};
 use hallpass_core::{GrantId, Timestamp};
-use hallpass_store::{CommitTicket, Due};
+use hallpass_store::{CommitTicket, Due, Txn};
 use tokio::sync::watch;
 
 use crate::broker::{Broker, Fail};
@@ -310,24 +310,11 @@ fn record_extension(
             match result {
                 Ok(credentials) => {
                     g.extension_applied()?;
-                    tx.put_grant(&g)?;
-                    if let Some(c) = &credentials {
-                        tx.put_credentials(id, c)?;
-                    }
-                    tx.audit(
-                        now,
-                        lifecycle::grant_entry(
-                            Actor::System,
-                            Source::System,
-                            "grant.extend_applied",
-                            &g,
-                            format!(
+                    put_outcome(tx, &g, credentials.as_ref(), now, "grant.extend_applied", format!(
                                 "{} now ends {expires_at} on the target{}",
                                 g.target,
                                 if credentials.is_some() { "; new credentials issued" } else { "" }
-                            ),
-                        ),
-                    )?;
+                            ))?;
                 }
                 Err(error) => {
                     let delay = jitter(backoff(g.attempts, cfg.retry_initial, cfg.retry_max));
@@ -373,19 +360,13 @@ fn record_grant(
                 g.activate(now)?;
                 g.schedule_warning(&broker.config().expiry.warn_before, now);
                 let expires_at = g.expires_at.unwrap_or(now);
-                tx.put_grant(&g)?;
-                if let Some(c) = &credentials {
-                    tx.put_credentials(id, c)?;
-                }
-                tx.audit(
+                put_outcome(
+                    tx,
+                    &g,
+                    credentials.as_ref(),
                     now,
-                    lifecycle::grant_entry(
-                        Actor::System,
-                        Source::System,
-                        "grant.activate",
-                        &g,
-                        format!("{} active until {expires_at}", g.target),
-                    ),
+                    "grant.activate",
+                    format!("{} active until {expires_at}", g.target),
                 )?;
                 tx.event(
                     now,
@@ -485,6 +466,27 @@ fn record_revoke(
             }
             Ok(())
         })
+}
+
+/// Stores a connector call's successful outcome: the grant, the credentials it issued (if
+/// any) and a system audit entry.
+fn put_outcome(
+    tx: &mut Txn<'_>,
+    g: &Grant,
+    credentials: Option<&Credentials>,
+    now: Timestamp,
+    action: &str,
+    summary: String,
+) -> Result<(), Fail> {
+    tx.put_grant(g)?;
+    if let Some(c) = credentials {
+        tx.put_credentials(g.id, c)?;
+    }
+    tx.audit(
+        now,
+        lifecycle::grant_entry(Actor::System, Source::System, action, g, summary),
+    )?;
+    Ok(())
 }
 
 /// ±20% jitter so many failing revocations do not retry in lockstep.
