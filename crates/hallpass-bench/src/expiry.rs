@@ -126,8 +126,8 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
     let finished_all = loop {
         let now = clock.now();
         if now > burst_at {
-            let first = store.due(now, 1)?.into_iter().next();
-            if first.is_none() {
+            // Neither a deadline nor owed connector work left at `now`.
+            if store.due(now, 1)?.is_empty() && store.work_due(now, 1)?.is_empty() {
                 break Some(now);
             }
         }

@@ -1,5 +1,6 @@
-//! The scheduler: one task that sleeps until the next deadline in the store's deadline index
-//! (request timeouts, grant expiries, owed connector work) or until woken, then acts.
+//! The scheduler: one task that sleeps until the next deadline in the store's deadline indexes
+//! (request timeouts, grant expiries and warnings; owed connector work, kept apart) or until
+//! woken, then acts.
 //! Invariants: no polling scans; every overdue item is handled at start-up before the daemon
 //! serves; connector work for a grant runs at most once at a time; a failed revocation is
 //! retried with jittered exponential backoff for as long as it takes.
@@ -22,6 +23,10 @@ use crate::lifecycle;
 
 /// Expiries and timeouts handled in one transaction.
 const BATCH: usize = 512;
+
+/// Connector calls started per connector slot: the rest of those past the first wait for a
+/// slot (or for their intent's flush), holding nothing.
+const QUEUED_PER_SLOT: usize = 8;
 
 /// Runs until `stop` turns true.
 pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
@@ -53,48 +58,21 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
 
 /// Handles everything due now and starts owed connector work; returns the next deadline.
 pub async fn step(broker: &Arc<Broker>) -> Result<Option<Timestamp>, Fail> {
-    let max_inflight = broker.config().connectors.max_concurrent * 2;
     // The ticket of the last batch written and not yet known to be on disk.
     let mut written: Option<CommitTicket> = None;
     loop {
         let now = broker.now();
-        let inflight = broker
-            .inflight
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default();
-        let due = broker.store().due(now, BATCH + inflight.len())?;
-        // Every intent this scan saw (ours or another writer's) is covered by this ticket.
-        let seen = broker.store().applied();
-        let mut changes = Vec::new();
-        let mut work = Vec::new();
-        for (_, d) in due {
-            match d {
-                Due::GrantWork(id) if inflight.contains(&id) => {}
-                Due::GrantWork(id) => work.push(id),
-                other => changes.push(other),
-            }
+        // Owed work is in its own index, so these are never read behind it.
+        let due = broker.store().due(now, BATCH)?;
+        if !due.is_empty() {
+            written = Some(apply_deadlines(broker, &due, now)?);
         }
-        let room = max_inflight.saturating_sub(inflight.len());
-        work.truncate(room);
-        if changes.is_empty() && work.is_empty() {
+        // Each task waits, before its call, for exactly the flush its grant's intent needs
+        // (none once it is on disk), so this batch's flush goes on while calls start and the
+        // next batch is read and staged.
+        start_owed_work(broker, now)?;
+        if due.len() < BATCH {
             break;
-        }
-        if !changes.is_empty() {
-            changes.truncate(BATCH);
-            written = Some(apply_deadlines(broker, &changes, now)?);
-        }
-        // A call starts only once the intent that owes it is on disk. The work this scan found
-        // was owed by writes before it, so this batch's flush goes on while the calls start and
-        // the next batch is read and staged.
-        if !work.is_empty() {
-            broker.durable(seen).await?;
-        }
-        for id in work {
-            start_work(broker, id);
-        }
-        if changes.is_empty() {
-            break; // only work was started; it wakes us when it finishes
         }
     }
     if let Some(t) = written {
@@ -106,12 +84,43 @@ pub async fn step(broker: &Arc<Broker>) -> Result<Option<Timestamp>, Fail> {
         .map(|(t, _)| t))
 }
 
+/// Starts connector calls for grants owing one, the longest owed first, up to
+/// `QUEUED_PER_SLOT` per connector slot. While calls are in flight it refills only once a
+/// quarter of that room is free: every finished call wakes the scheduler, and a drain should
+/// not re-read the in-flight entries at each one.
+fn start_owed_work(broker: &Arc<Broker>, now: Timestamp) -> Result<(), Fail> {
+    let max = broker.config().connectors.max_concurrent * QUEUED_PER_SLOT;
+    let inflight = broker
+        .inflight
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let room = max.saturating_sub(inflight.len());
+    if room == 0 || (!inflight.is_empty() && room < max / 4) {
+        return Ok(());
+    }
+    for id in broker
+        .store()
+        .work_due(now, inflight.len() + room)?
+        .into_iter()
+        .filter(|id| !inflight.contains(id))
+        .take(room)
+    {
+        start_work(broker, id);
+    }
+    Ok(())
+}
+
 /// Times out requests, starts revoking expired grants and warns of grants expiring soon, in
 /// one transaction (applied; the returned ticket makes it durable).
-fn apply_deadlines(broker: &Broker, items: &[Due], now: Timestamp) -> Result<CommitTicket, Fail> {
+fn apply_deadlines(
+    broker: &Broker,
+    items: &[(Timestamp, Due)],
+    now: Timestamp,
+) -> Result<CommitTicket, Fail> {
     let warn_before = &broker.config().expiry.warn_before;
     broker.write(|tx| {
-        for d in items {
+        for (_, d) in items {
             match *d {
                 Due::RequestTimeout(id) => {
                     let Some(mut req) = tx.request(id)? else {
@@ -177,6 +186,7 @@ fn apply_deadlines(broker: &Broker, items: &[Due], now: Timestamp) -> Result<Com
                         )?;
                     }
                 }
+                // Owed work is started by `start_owed_work`, from its own index.
                 Due::GrantWork(_) => {}
             }
         }
@@ -224,9 +234,11 @@ async fn perform(broker: &Arc<Broker>, id: GrantId) -> Result<Option<CommitTicke
     if !g.owes_work() || g.next_attempt_at.is_some_and(|t| t > now) {
         return Ok(None);
     }
-    // What this read saw (another writer may have changed the grant since the scan) is on
-    // disk before the call it asks for; the wait holds no connector slot.
-    store.durable(store.applied()).await?;
+    // The intent this read saw (the scan's, or another writer's since) is on disk before the
+    // call it asks for; the wait holds no connector slot.
+    if let Some(ticket) = store.grant_unflushed(id) {
+        store.durable(ticket).await?;
+    }
     let _slot = broker.connector_slots.clone().acquire_owned().await;
     let spec_user = SpecUser::of(g.user, store.user(g.user)?.as_ref());
     let integration = store.integration(&g.target.integration)?;

@@ -37,10 +37,12 @@ pub enum Table {
     ScimResources,
     Tokens,
     LinkSubmissions,
+    /// Owed connector work, apart from the other deadlines (schema 2).
+    Work,
 }
 
 impl Table {
-    pub const ALL: [Table; 30] = [
+    pub const ALL: [Table; 31] = [
         Table::Meta,
         Table::Users,
         Table::UsersByEmail,
@@ -71,6 +73,7 @@ impl Table {
         Table::ScimResources,
         Table::Tokens,
         Table::LinkSubmissions,
+        Table::Work,
     ];
 
     /// The on-disk name (sled tree name). Never change one: it would orphan the data.
@@ -106,6 +109,7 @@ impl Table {
             Table::ScimResources => "scim_resources",
             Table::Tokens => "tokens",
             Table::LinkSubmissions => "link_submissions",
+            Table::Work => "work",
         }
     }
 

@@ -8,8 +8,11 @@
 //!   first) before the wrapped backend, and a batch joins the pending set under one lock;
 //! - a batch is never split: the flush takes the whole pending set, so each group the wrapped
 //!   backend applies is a union of whole batches, in apply order (a later write to a key wins);
-//! - what a flush took stays readable until the wrapped backend has applied it, and if that
-//!   apply fails it goes back under the newer pending writes, to be applied by the next flush.
+//! - what a flush took stays readable (and pending) until the wrapped backend has applied AND
+//!   flushed it; if either fails it stays under the newer pending writes, to be applied again
+//!   (the same values) by the next flush;
+//! - so a key that is not pending holds, in the wrapped backend, a value that is on disk:
+//!   [`GroupApply::settled`] tells a reader whether what it just read needs a flush yet.
 //!
 //! Nothing changes for durability: a write was never durable before a flush, and it is still
 //! made durable by the flush that group commit already runs.
@@ -32,7 +35,7 @@ type Staged = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 struct Pending {
     /// Applied since the last flush took the pending set.
     newest: Writes,
-    /// Taken by the flush in progress, not yet applied by the wrapped backend.
+    /// Taken by the flush in progress, not yet applied and flushed by the wrapped backend.
     taken: Arc<Writes>,
 }
 
@@ -40,6 +43,11 @@ impl Pending {
     fn get(&self, table: Table, key: &[u8]) -> Option<Option<Vec<u8>>> {
         let k = (table, key.to_vec());
         self.newest.get(&k).or_else(|| self.taken.get(&k)).cloned()
+    }
+
+    fn holds(&self, table: Table, key: &[u8]) -> bool {
+        let k = (table, key.to_vec());
+        self.newest.contains_key(&k) || self.taken.contains_key(&k)
     }
 
     /// The pending writes in `table` within `[from, to)`, newest winning, in key order.
@@ -96,6 +104,13 @@ impl GroupApply {
             p.taken = Arc::new(newest);
         }
         Arc::clone(&p.taken)
+    }
+
+    /// Whether `key`'s current value in `table` is on disk: no write to it is pending. Asked
+    /// after a read, `true` means the value read is durable (a write that landed after the read
+    /// makes this `false`, which only errs on the side of waiting).
+    pub fn settled(&self, table: Table, key: &[u8]) -> bool {
+        !self.pending().holds(table, key)
     }
 }
 
@@ -154,9 +169,13 @@ impl Backend for GroupApply {
                 .collect();
             // On failure `taken` stays pending, under anything newer, for the next flush.
             self.inner.apply(ops)?;
+        }
+        self.inner.flush()?;
+        // Only now is the group on disk; until here a reader of its keys is told to wait.
+        if !group.is_empty() {
             self.pending().taken = Arc::default();
         }
-        self.inner.flush()
+        Ok(())
     }
 }
 
@@ -322,13 +341,24 @@ mod tests {
         assert_eq!(stored.get(Table::Users, b"b").unwrap(), Some(b"2".to_vec()));
     }
 
-    /// Fails its next apply while armed.
-    struct FailingApply {
+    /// Fails its next apply, or its next flush, while armed.
+    struct Failing {
         inner: MemBackend,
         fail: AtomicBool,
+        fail_flush: AtomicBool,
     }
 
-    impl Backend for FailingApply {
+    impl Failing {
+        fn new(fail_apply: bool, fail_flush: bool) -> Failing {
+            Failing {
+                inner: MemBackend::new(),
+                fail: AtomicBool::new(fail_apply),
+                fail_flush: AtomicBool::new(fail_flush),
+            }
+        }
+    }
+
+    impl Backend for Failing {
         fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
             self.inner.get(table, key)
         }
@@ -342,16 +372,16 @@ mod tests {
             self.inner.apply(ops)
         }
         fn flush(&self) -> Result<(), StoreError> {
+            if self.fail_flush.swap(false, Ordering::SeqCst) {
+                return Err(StoreError::Flush("input/output error".into()));
+            }
             self.inner.flush()
         }
     }
 
     #[test]
     fn a_group_the_wrapped_backend_refused_stays_readable_and_goes_in_with_the_next_flush() {
-        let stored = Arc::new(FailingApply {
-            inner: MemBackend::new(),
-            fail: AtomicBool::new(true),
-        });
+        let stored = Arc::new(Failing::new(true, false));
         let grouped = GroupApply::new(stored.clone());
         let put = |k: &[u8], v: &[u8]| Op::Put(Table::Grants, k.to_vec(), v.to_vec());
         grouped
@@ -374,5 +404,32 @@ mod tests {
             stored.get(Table::Grants, b"b").unwrap(),
             Some(b"1".to_vec())
         );
+    }
+
+    #[test]
+    fn a_key_is_settled_only_once_the_group_that_wrote_it_is_flushed() {
+        let stored = Arc::new(Failing::new(false, true));
+        let grouped = GroupApply::new(stored.clone());
+        let a = |g: &GroupApply| g.settled(Table::Grants, b"a");
+        assert!(a(&grouped), "nothing was ever written to it");
+        grouped
+            .apply(vec![Op::Put(Table::Grants, b"a".to_vec(), b"1".to_vec())])
+            .unwrap();
+        assert!(!a(&grouped));
+        // The wrapped backend applied the group but did not get it to disk.
+        let err = grouped.flush().unwrap_err();
+        assert!(err.to_string().contains("input/output"), "{err}");
+        assert_eq!(
+            stored.get(Table::Grants, b"a").unwrap(),
+            Some(b"1".to_vec())
+        );
+        assert!(!a(&grouped), "applied but not flushed is not settled");
+        grouped.flush().unwrap();
+        assert!(a(&grouped));
+        assert_eq!(
+            grouped.get(Table::Grants, b"a").unwrap(),
+            Some(b"1".to_vec())
+        );
+        assert!(grouped.settled(Table::Users, b"a"), "another table's key");
     }
 }

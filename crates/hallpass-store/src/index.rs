@@ -118,6 +118,15 @@ pub(crate) fn grant_deadlines(g: &Grant) -> Vec<(Timestamp, Due)> {
     out
 }
 
+/// Where a deadline's key lives: owed connector work in Work, so that however much of it
+/// waits (a slow or failing connector), expiries and timeouts are never read behind it.
+pub(crate) fn deadline_table(due: Due) -> Table {
+    match due {
+        Due::GrantWork(_) => Table::Work,
+        Due::RequestTimeout(_) | Due::GrantExpiry(_) | Due::GrantWarning(_) => Table::Deadlines,
+    }
+}
+
 /// Whether a grant may cover access (so overlap checks must see it).
 pub(crate) fn grant_may_cover(status: GrantStatus) -> bool {
     matches!(status, GrantStatus::Active | GrantStatus::Granting)
@@ -139,7 +148,7 @@ pub(crate) fn grant_entries(g: &Grant) -> Result<Vec<IndexEntry>, StoreError> {
     }
     for (at, due) in grant_deadlines(g) {
         out.push(IndexEntry::new(
-            Table::Deadlines,
+            deadline_table(due),
             keys::deadline(at, due),
             [],
         ));

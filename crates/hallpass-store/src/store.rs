@@ -29,19 +29,20 @@ use hallpass_core::{
     Timestamp, TokenId, UserId,
 };
 
-use crate::backend::{Backend, ScanIter, Table};
+use crate::backend::{Backend, Op, ScanIter, Table};
 use crate::codec;
 use crate::deadline::Due;
 use crate::durability::Durability;
 use crate::error::StoreError;
 use crate::group_apply::GroupApply;
+use crate::index;
 use crate::keys::{self, meta};
 use crate::sled_backend::SledBackend;
 use crate::txn::Txn;
 
 /// The schema this build writes. Stored in Meta as 4 big-endian bytes (the one value without
 /// a version byte: it decides how everything else is read).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreOptions {
@@ -76,6 +77,8 @@ pub struct Store {
 
 struct Inner {
     backend: Arc<dyn Backend>,
+    /// The same backend as `backend`, for what only group apply knows (is a key on disk?).
+    group: Arc<GroupApply>,
     /// Held for the whole of a write transaction: one writer at a time.
     writer: Mutex<()>,
     /// The ticket of the write being applied (or the last one): see [`Store::applied`].
@@ -105,20 +108,47 @@ impl fmt::Debug for Store {
 }
 
 /// Brings a store written at schema `from` up to [`SCHEMA_VERSION`], one step at a time, inside
-/// `Store::with_backend` before anything else reads it. Schema 1 is the first, so there is no
-/// step yet: schema 2 will add `1 => migrate_1_to_2(backend)?` here (rewriting records and
-/// indexes in one apply, then setting `schema_version`) together with a fixture store written
-/// by schema 1 that the tests open.
+/// `Store::with_backend` before anything else reads it. Each step rewrites what it changes and
+/// sets `schema_version` in ONE apply, then flushes: a crash leaves the store at one schema or
+/// the next, never between. Each step has a test that opens a store written by the schema
+/// before it.
 fn migrate(backend: &dyn Backend, from: u32) -> Result<(), StoreError> {
-    let _ = backend;
-    if from < SCHEMA_VERSION {
+    if from < 1 {
         return Err(StoreError::corrupt(
             Table::Meta.name(),
             meta::SCHEMA_VERSION,
             format!("schema {from} never existed; there is no migration from it"),
         ));
     }
+    if from < 2 {
+        migrate_1_to_2(backend)?;
+    }
     Ok(())
+}
+
+/// Schema 2 keeps owed connector work (kind [`Due::GrantWork`]) in its own table, Work; schema 1
+/// kept it in Deadlines with everything else. The keys move unchanged.
+fn migrate_1_to_2(backend: &dyn Backend) -> Result<(), StoreError> {
+    let mut ops = Vec::new();
+    for r in backend.scan(Table::Deadlines, &[], None, false) {
+        let (k, v) = r?;
+        if let Some((_, Due::GrantWork(_))) = keys::parse_deadline(&k) {
+            ops.push(Op::Delete(Table::Deadlines, k.clone()));
+            ops.push(Op::Put(Table::Work, k, v));
+        }
+    }
+    ops.push(schema_version_op(2));
+    backend.apply(ops)?;
+    backend.flush()
+}
+
+/// Sets the stored schema version.
+fn schema_version_op(version: u32) -> Op {
+    Op::Put(
+        Table::Meta,
+        meta::SCHEMA_VERSION.to_vec(),
+        version.to_be_bytes().to_vec(),
+    )
 }
 
 impl Store {
@@ -142,7 +172,8 @@ impl Store {
     /// the flusher thread. Writes reach `backend` through [`GroupApply`]: held in memory (and
     /// read from there) until the flusher applies everything pending as one batch and flushes.
     pub fn with_backend(backend: Arc<dyn Backend>) -> Result<Store, StoreError> {
-        let backend: Arc<dyn Backend> = Arc::new(GroupApply::new(backend));
+        let group = Arc::new(GroupApply::new(backend));
+        let backend: Arc<dyn Backend> = group.clone();
         match backend.get(Table::Meta, meta::SCHEMA_VERSION)? {
             Some(raw) => {
                 let bytes: [u8; 4] = raw.as_slice().try_into().map_err(|_| {
@@ -174,11 +205,7 @@ impl Store {
                         ));
                     }
                 }
-                backend.apply(vec![crate::backend::Op::Put(
-                    Table::Meta,
-                    meta::SCHEMA_VERSION.to_vec(),
-                    SCHEMA_VERSION.to_be_bytes().to_vec(),
-                )])?;
+                backend.apply(vec![schema_version_op(SCHEMA_VERSION)])?;
                 backend.flush()?;
             }
         }
@@ -187,6 +214,7 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner {
                 backend,
+                group,
                 writer: Mutex::new(()),
                 applying: AtomicU64::new(0),
                 durability,
@@ -511,6 +539,17 @@ impl Store {
         self.record(Table::Grants, &keys::grant(id))
     }
 
+    /// Asked after reading grant `id`: `None` when what was read is on disk already, else the
+    /// ticket whose flush puts it there (so a connector call the grant asks for can wait for
+    /// exactly what it needs, and for nothing when the grant is settled).
+    pub fn grant_unflushed(&self, id: GrantId) -> Option<CommitTicket> {
+        if self.inner.group.settled(Table::Grants, &keys::grant(id)) {
+            None
+        } else {
+            Some(self.applied())
+        }
+    }
+
     /// The credentials of an Active grant, if its connector issued any.
     pub fn credentials(&self, id: GrantId) -> Result<Option<Credentials>, StoreError> {
         self.record(Table::Credentials, &keys::grant(id))
@@ -566,7 +605,7 @@ impl Store {
             return Ok(vec![]);
         };
         let mut out = Vec::new();
-        for d in self.deadlines(Some(Timestamp(after)), None) {
+        for d in self.deadlines(Table::Deadlines, Some(Timestamp(after)), None) {
             if let (_, Due::GrantExpiry(id)) = d? {
                 out.push(id);
             }
@@ -582,7 +621,7 @@ impl Store {
             return Ok(0);
         };
         let mut n = 0;
-        for d in self.deadlines(Some(Timestamp(after)), None) {
+        for d in self.deadlines(Table::Deadlines, Some(Timestamp(after)), None) {
             if matches!(d?, (_, Due::GrantExpiry(_))) {
                 n += 1;
             }
@@ -591,23 +630,20 @@ impl Store {
     }
 
     /// Grants with connector work owed (granting, revoking, or retrying a failed revocation),
-    /// by a scan of Deadlines keys: these are few, so callers may read each one.
+    /// by a scan of the Work index: these are few, so callers may read each one.
     pub fn grants_with_work(&self) -> Result<Vec<GrantId>, StoreError> {
-        let mut out = Vec::new();
-        for d in self.deadlines(None, None) {
-            if let (_, Due::GrantWork(id)) = d? {
-                out.push(id);
-            }
-        }
-        Ok(out)
+        self.deadlines(Table::Work, None, None)
+            .map(|d| d.map(|(_, due)| GrantId(due.id())))
+            .collect()
     }
 
     // ---- deadlines ----
 
-    /// Deadlines in time order, from `from` and up to and including `upto` (both inclusive,
-    /// both optional).
+    /// `table`'s deadlines (Deadlines, or owed work in Work) in time order, from `from` and up
+    /// to and including `upto` (both inclusive, both optional).
     fn deadlines(
         &self,
+        table: Table,
         from: Option<Timestamp>,
         upto: Option<Timestamp>,
     ) -> impl Iterator<Item = Result<(Timestamp, Due), StoreError>> + '_ {
@@ -618,27 +654,52 @@ impl Store {
             .and_then(|t| t.0.checked_add(1))
             .map(|t| Timestamp(t).to_key_bytes());
         let start = start.as_ref().map_or(&[][..], |s| &s[..]);
-        self.scan(Table::Deadlines, start, end.as_ref().map(|e| &e[..]), false)
-            .map(|r| {
+        self.scan(table, start, end.as_ref().map(|e| &e[..]), false)
+            .map(move |r| {
                 let (k, _) = r?;
-                keys::parse_deadline(&k).ok_or_else(|| {
-                    StoreError::corrupt(Table::Deadlines.name(), &k, "not a deadline key")
-                })
+                keys::parse_deadline(&k)
+                    .filter(|(_, due)| index::deadline_table(*due) == table)
+                    .ok_or_else(|| StoreError::corrupt(table.name(), &k, "not a deadline key"))
             })
     }
 
-    /// The earliest deadline, if any.
+    /// The earliest of both tables' first deadlines from `from`.
+    fn first_deadline(
+        &self,
+        from: Option<Timestamp>,
+    ) -> Result<Option<(Timestamp, Due)>, StoreError> {
+        let work = self.deadlines(Table::Work, from, None).next().transpose()?;
+        let other = self
+            .deadlines(Table::Deadlines, from, None)
+            .next()
+            .transpose()?;
+        Ok(work.into_iter().chain(other).min())
+    }
+
+    /// The earliest deadline (owed work included), if any.
     pub fn next_deadline(&self) -> Result<Option<(Timestamp, Due)>, StoreError> {
-        self.deadlines(None, None).next().transpose()
+        self.first_deadline(None)
     }
 
-    /// Deadlines at or before `now`, earliest first, at most `limit`.
+    /// Request timeouts, grant expiries and warnings at or before `now`, earliest first, at
+    /// most `limit`. Owed connector work is apart, in [`Store::work_due`].
     pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<(Timestamp, Due)>, StoreError> {
-        self.deadlines(None, Some(now)).take(limit).collect()
+        self.deadlines(Table::Deadlines, None, Some(now))
+            .take(limit)
+            .collect()
     }
 
-    /// The earliest deadline strictly after `t`: what a scheduler that has handled everything
-    /// up to `t` sleeps until.
+    /// Grants owing a connector attempt at or before `now`, the longest owed first, at most
+    /// `limit`.
+    pub fn work_due(&self, now: Timestamp, limit: usize) -> Result<Vec<GrantId>, StoreError> {
+        self.deadlines(Table::Work, None, Some(now))
+            .take(limit)
+            .map(|d| d.map(|(_, due)| GrantId(due.id())))
+            .collect()
+    }
+
+    /// The earliest deadline (owed work included) strictly after `t`: what a scheduler that has
+    /// handled everything up to `t` sleeps until.
     pub fn next_deadline_after(
         &self,
         t: Timestamp,
@@ -646,9 +707,7 @@ impl Store {
         let Some(from) = t.0.checked_add(1) else {
             return Ok(None);
         };
-        self.deadlines(Some(Timestamp(from)), None)
-            .next()
-            .transpose()
+        self.first_deadline(Some(Timestamp(from)))
     }
 
     // ---- audit and events ----

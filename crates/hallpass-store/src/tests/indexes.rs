@@ -270,7 +270,7 @@ fn expected_indexes(m: &Model) -> BTreeMap<Table, Entries> {
         ) && let Some(at) = g.next_attempt_at
         {
             add(
-                Table::Deadlines,
+                Table::Work,
                 keys::deadline(at, Due::GrantWork(g.id)).to_vec(),
                 vec![],
             );
@@ -313,6 +313,7 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
         Table::GrantsByUser,
         Table::GrantsBySubject,
         Table::Deadlines,
+        Table::Work,
     ] {
         let want = expected.get(&t).cloned().unwrap_or_default();
         prop_assert_eq!(actual(s, t), want, "index {}", t.name());
@@ -381,17 +382,30 @@ fn check(s: &Store, m: &Model) -> Result<(), TestCaseError> {
             .collect();
         prop_assert_eq!(got, want);
     }
-    let deadlines: Vec<(Timestamp, Due)> = expected
-        .get(&Table::Deadlines)
-        .into_iter()
-        .flatten()
-        .map(|(k, _)| keys::parse_deadline(k).expect("deadline key"))
-        .collect();
+    let parsed = |t: Table| -> Vec<(Timestamp, Due)> {
+        expected
+            .get(&t)
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| keys::parse_deadline(k).expect("deadline key"))
+            .collect()
+    };
+    let deadlines = parsed(Table::Deadlines);
+    let work = parsed(Table::Work);
     prop_assert_eq!(
         s.due(Timestamp(i64::MAX), usize::MAX).unwrap(),
         deadlines.clone()
     );
-    prop_assert_eq!(s.next_deadline().unwrap(), deadlines.first().copied());
+    prop_assert_eq!(
+        s.work_due(Timestamp(i64::MAX), usize::MAX).unwrap(),
+        work.iter()
+            .map(|(_, d)| GrantId(d.id()))
+            .collect::<Vec<_>>()
+    );
+    prop_assert_eq!(
+        s.next_deadline().unwrap(),
+        deadlines.iter().chain(&work).min().copied()
+    );
     let upto_zero: Vec<_> = deadlines
         .iter()
         .copied()

@@ -179,7 +179,7 @@ fn a_newer_schema_is_refused_and_an_empty_store_gets_the_current_one() {
             .apply(vec![Op::Put(
                 Table::Meta,
                 keys::meta::SCHEMA_VERSION.to_vec(),
-                2u32.to_be_bytes().to_vec(),
+                (SCHEMA_VERSION + 1).to_be_bytes().to_vec(),
             )])
             .unwrap();
         s.flush().unwrap();
@@ -188,16 +188,16 @@ fn a_newer_schema_is_refused_and_an_empty_store_gets_the_current_one() {
     assert!(
         matches!(
             err,
-            StoreError::Version {
-                found: 2,
-                supported: 1
-            }
+            StoreError::Version { found, supported: SCHEMA_VERSION } if found == SCHEMA_VERSION + 1
         ),
         "{err:?}"
     );
     assert_eq!(
         err.to_string(),
-        "the store was written by a newer hallpass; schema 2, this build supports 1"
+        format!(
+            "the store was written by a newer hallpass; schema {}, this build supports {SCHEMA_VERSION}",
+            SCHEMA_VERSION + 1
+        )
     );
 }
 
@@ -221,6 +221,82 @@ fn data_without_a_schema_version_is_refused_and_schema_0_has_no_migration() {
     .unwrap();
     let err = Store::with_backend(b).unwrap_err();
     assert!(err.to_string().contains("no migration from it"), "{err}");
+}
+
+#[test]
+fn a_schema_1_store_moves_owed_work_out_of_deadlines_once_when_opened() {
+    // What schema 1 wrote: owed connector work and an expiry, both in Deadlines.
+    let b = Arc::new(MemBackend::new());
+    let work = keys::deadline(Timestamp(1_000), Due::GrantWork(GrantId(7)));
+    let expiry = keys::deadline(Timestamp(2_000), Due::GrantExpiry(GrantId(8)));
+    b.apply(vec![
+        Op::Put(
+            Table::Meta,
+            keys::meta::SCHEMA_VERSION.to_vec(),
+            1u32.to_be_bytes().to_vec(),
+        ),
+        Op::Put(Table::Deadlines, work.to_vec(), vec![]),
+        Op::Put(Table::Deadlines, expiry.to_vec(), vec![]),
+    ])
+    .unwrap();
+    let s = Store::with_backend(b.clone()).unwrap();
+    assert_eq!(s.work_due(Timestamp(1_000), 10).unwrap(), [GrantId(7)]);
+    assert_eq!(
+        s.due(Timestamp(i64::MAX), 10).unwrap(),
+        [(Timestamp(2_000), Due::GrantExpiry(GrantId(8)))]
+    );
+    assert_eq!(
+        s.next_deadline().unwrap(),
+        Some((Timestamp(1_000), Due::GrantWork(GrantId(7))))
+    );
+    drop(s);
+    // Moved on the backend itself, with the version, so opening again finds schema 2.
+    let keys_in =
+        |t: Table| -> Vec<Vec<u8>> { b.scan(t, &[], None, false).map(|r| r.unwrap().0).collect() };
+    assert_eq!(keys_in(Table::Work), [work.to_vec()]);
+    assert_eq!(keys_in(Table::Deadlines), [expiry.to_vec()]);
+    assert_eq!(
+        b.get(Table::Meta, keys::meta::SCHEMA_VERSION).unwrap(),
+        Some(2u32.to_be_bytes().to_vec())
+    );
+    let s = Store::with_backend(b.clone()).unwrap();
+    assert_eq!(s.grants_with_work().unwrap(), [GrantId(7)]);
+}
+
+#[test]
+fn however_much_work_is_owed_the_first_due_expiry_is_read_first() {
+    let s = Store::open_temporary().unwrap();
+    // 2,000 grants owing a connector call since t=10 (Granting), and one Active grant whose
+    // expiry at t=5,000 is due later than all of them.
+    s.write(|t| {
+        for id in 1..=2_000 {
+            t.put_grant(&grant(id, 1, "pg/orders/read", 10))?;
+        }
+        let mut g = grant(9_999, 2, "pg/orders/read", 0);
+        g.activate(Timestamp(5_000 - 60_000)).expect("activate");
+        t.put_grant(&g)
+    })
+    .unwrap();
+    assert_eq!(
+        s.due(Timestamp(5_000), 1).unwrap(),
+        [(Timestamp(5_000), Due::GrantExpiry(GrantId(9_999)))]
+    );
+    assert_eq!(s.work_due(Timestamp(5_000), usize::MAX).unwrap().len(), 2_000);
+    assert_eq!(
+        s.next_deadline().unwrap(),
+        Some((Timestamp(10), Due::GrantWork(GrantId(1))))
+    );
+}
+
+#[test]
+fn a_work_key_in_deadlines_is_corruption_at_schema_2() {
+    let s = Store::open_temporary().unwrap();
+    let work = keys::deadline(Timestamp(1_000), Due::GrantWork(GrantId(7)));
+    s.backend()
+        .apply(vec![Op::Put(Table::Deadlines, work.to_vec(), vec![])])
+        .unwrap();
+    let err = s.due(Timestamp(i64::MAX), 10).unwrap_err();
+    assert!(err.to_string().contains("deadlines"), "{err}");
 }
 
 #[test]
@@ -538,10 +614,16 @@ fn deadlines_follow_request_and_grant_states() {
         s.next_deadline().unwrap(),
         Some((Timestamp(t0), Due::GrantWork(GrantId(1))))
     );
-    assert_eq!(s.due(Timestamp(t0 - 1), 10).unwrap(), vec![]);
-    assert_eq!(s.due(Timestamp(t0), 10).unwrap().len(), 1);
-    assert_eq!(s.due(Timestamp(i64::MAX), 10).unwrap().len(), 2);
-    assert_eq!(s.due(Timestamp(i64::MAX), 1).unwrap().len(), 1);
+    // Owed work is apart from the other deadlines.
+    assert_eq!(s.due(Timestamp(t0), 10).unwrap(), vec![]);
+    assert_eq!(s.work_due(Timestamp(t0 - 1), 10).unwrap(), vec![]);
+    assert_eq!(s.work_due(Timestamp(t0), 10).unwrap(), [GrantId(1)]);
+    assert_eq!(s.work_due(Timestamp(t0), 0).unwrap(), []);
+    assert_eq!(
+        s.due(Timestamp(i64::MAX), 10).unwrap(),
+        [(Timestamp(t0 + 500), Due::RequestTimeout(RequestId(1001)))]
+    );
+    assert_eq!(s.grants_with_work().unwrap(), [GrantId(1)]);
     assert_eq!(
         s.next_deadline_after(Timestamp(t0 - 1)).unwrap(),
         Some((Timestamp(t0), Due::GrantWork(GrantId(1))))
