@@ -271,6 +271,46 @@ async fn a_used_invite_code_cannot_be_reused() {
 
 // ---- approvals ----
 
+/// A submit builds its answer from what its transaction found (flow, approvers); it must
+/// equal what a later read of the same request shows.
+#[tokio::test]
+async fn the_view_a_submit_returns_is_the_view_a_read_returns() {
+    let (d, [alice, bob, carol]) = with_people().await;
+    let ops = d.add_group("ops", &[&alice, &bob, &carol]).await;
+    let mut quorum = flow(
+        "db-quorum",
+        ApprovalRule::Quorum(2),
+        vec![Approver::Group(ops)],
+    );
+    quorum.allow_self_approval = true;
+    d.put_flow(quorum).await;
+    d.put_flow(flow(
+        "db-admins",
+        ApprovalRule::AnyOf,
+        vec![Approver::Admins],
+    ))
+    .await;
+    let t = target("db", "read");
+    for name in ["db-quorum", "db-admins"] {
+        let submitted = d.request(1001, name, &t, Some(HOUR)).await;
+        assert_eq!(submitted.status, RequestStatus::Pending, "{name}");
+        assert!(!submitted.approvers.is_empty(), "{name}");
+        let read = d
+            .client(1001)
+            .get_request(ctx(), submitted.id)
+            .await
+            .done("get");
+        assert_eq!(submitted, read, "flow {name}");
+    }
+    // Self-approval allowed and alice is in ops: she may decide her own quorum request.
+    let own = d.request(1001, "db-quorum", &t, Some(HOUR)).await;
+    assert!(own.can_decide);
+    assert_eq!(
+        emails(&own.approvers),
+        ["alice@example.com", "bob@example.com", "carol@example.com"]
+    );
+}
+
 #[tokio::test]
 async fn an_any_of_request_waits_for_an_approver_and_access_time_starts_at_activation() {
     let (d, [alice, bob, _carol]) = with_people().await;

@@ -67,14 +67,15 @@ pub async fn step(broker: &Arc<Broker>) -> Result<Option<Timestamp>, Fail> {
         if !due.is_empty() {
             written = Some(apply_deadlines(broker, &due, now)?);
         }
-        // Each task waits, before its call, for exactly the flush its grant's intent needs
-        // (none once it is on disk), so this batch's flush goes on while calls start and the
-        // next batch is read and staged.
-        start_owed_work(broker, now)?;
         if due.len() < BATCH {
             break;
         }
     }
+    // Once every due deadline is staged (they were due before the work they owe, and a burst
+    // of expiries should not share the writer with the calls), calls start. Each task waits,
+    // before its call, for exactly the flush its grant's intent needs (none once it is on
+    // disk), so the last batch's flush goes on while they start.
+    start_owed_work(broker, broker.now())?;
     if let Some(t) = written {
         broker.durable(t).await?;
     }

@@ -1,8 +1,9 @@
 //! Wire views built from records with the daemon's clock. Invariant: a view shows what a reader
 //! must see now: never an Active grant past its deadline, never a Pending request past its TTL.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use hallpass_core::flow::Flow;
 use hallpass_core::grant::Grant;
 use hallpass_core::policy;
 use hallpass_core::request::{Request, RequestStatus};
@@ -104,18 +105,70 @@ fn grant_of(g: &Grant, now: Timestamp, user: UserRefView) -> GrantView {
 /// The request as `viewer` sees it now.
 pub fn request(broker: &Broker, r: &Request, viewer: &User) -> Result<RequestView, StoreError> {
     let store = broker.store();
-    let now = broker.now();
-    let status = if r.is_overdue(now) {
+    let flow = store.flow(&r.flow)?;
+    let requester = store.user(r.requester)?;
+    let possible = match (&flow, &requester) {
+        (Some(flow), Some(requester)) if status_now(r, broker.now()) == RequestStatus::Pending => {
+            Some(policy::possible_approvers(
+                flow,
+                &broker.directory(),
+                requester,
+            ))
+        }
+        _ => None,
+    };
+    build_request(
+        broker,
+        r,
+        viewer,
+        flow.as_ref(),
+        requester.as_ref(),
+        possible.as_ref(),
+    )
+}
+
+/// The requester's view of a request just opened, from what the transaction that opened it
+/// found (its flow and possible approvers): nothing is read or decided a second time.
+pub fn opened_request(
+    broker: &Broker,
+    r: &Request,
+    requester: &User,
+    flow: &Flow,
+    approvers: &BTreeSet<UserId>,
+) -> Result<RequestView, StoreError> {
+    build_request(
+        broker,
+        r,
+        requester,
+        Some(flow),
+        Some(requester),
+        Some(approvers),
+    )
+}
+
+/// A request's status as a reader must see it now.
+fn status_now(r: &Request, now: Timestamp) -> RequestStatus {
+    if r.is_overdue(now) {
         RequestStatus::TimedOut
     } else {
         r.status
-    };
-    let flow = store.flow(&r.flow)?;
-    let requester = store.user(r.requester)?;
-    let (approvers, can_decide) = match (&flow, &requester, status) {
-        (Some(flow), Some(requester), RequestStatus::Pending) => {
-            let dir = broker.directory();
-            let possible = policy::possible_approvers(flow, &dir, requester);
+    }
+}
+
+/// A request's view, given its flow, its requester and (while Pending) who could approve it.
+fn build_request(
+    broker: &Broker,
+    r: &Request,
+    viewer: &User,
+    flow: Option<&Flow>,
+    requester: Option<&User>,
+    possible: Option<&BTreeSet<UserId>>,
+) -> Result<RequestView, StoreError> {
+    let store = broker.store();
+    let now = broker.now();
+    let status = status_now(r, now);
+    let (approvers, can_decide) = match (flow, requester, possible) {
+        (Some(flow), Some(requester), Some(possible)) if status == RequestStatus::Pending => {
             let already: Vec<UserId> = r.approvals.iter().map(|a| a.by).collect();
             let remaining: Vec<UserRefView> = possible
                 .iter()
@@ -123,7 +176,7 @@ pub fn request(broker: &Broker, r: &Request, viewer: &User) -> Result<RequestVie
                 .map(|id| user_ref(store, *id))
                 .collect::<Result<_, _>>()?;
             let can = !already.contains(&viewer.id)
-                && policy::may_decide(flow, &dir, requester, viewer).is_ok();
+                && policy::may_decide(flow, &broker.directory(), requester, viewer).is_ok();
             (remaining, can)
         }
         _ => (vec![], false),
@@ -141,7 +194,13 @@ pub fn request(broker: &Broker, r: &Request, viewer: &User) -> Result<RequestVie
     }
     Ok(RequestView {
         id: r.id,
-        requester: user_ref(store, r.requester)?,
+        requester: match requester {
+            Some(u) => UserRefView {
+                id: u.id,
+                email: u.email.clone(),
+            },
+            None => user_ref(store, r.requester)?,
+        },
         flow: r.flow.clone(),
         kind: r.kind.clone(),
         bundle: r.bundle.clone(),

@@ -14,7 +14,7 @@ use hallpass_core::integration::Target;
 use hallpass_core::request::{Request, RequestKind, RequestStatus};
 use hallpass_core::time::format_duration;
 use hallpass_core::user::User;
-use hallpass_core::{BundleName, FlowName, RequestId, policy};
+use hallpass_core::{BundleName, FlowName, RequestId, UserId, policy};
 use hallpass_proto::{AgainArgs, ApiError, NewRequest, RequestView};
 use hallpass_store::Txn;
 
@@ -167,7 +167,7 @@ fn targets_for(
 pub async fn open(s: &Session, c: &Caller, d: Draft) -> Result<RequestView, Fail> {
     let now = s.broker.now();
     let broker = &s.broker;
-    let req = broker
+    let (req, flow, approvers) = broker
         .commit(|tx| {
             let flow = tx.flow(&d.flow)?.ok_or_else(|| {
                 Fail::Api(ApiError::not_found(format!(
@@ -190,16 +190,20 @@ pub async fn open(s: &Session, c: &Caller, d: Draft) -> Result<RequestView, Fail
                     ),
                 })
             })?;
-            open_in(tx, broker, &c.user, c.source, &flow, &d, now)
+            let (req, approvers) = open_in(tx, broker, &c.user, c.source, &flow, &d, now)?;
+            Ok((req, flow, approvers))
         })
         .await?;
     tracing::info!(request = %req.id, user = %c.id(), status = %req.status, "request opened");
-    Ok(views::request(broker, &req, &c.user)?)
+    Ok(views::opened_request(
+        broker, &req, &c.user, &flow, &approvers,
+    )?)
 }
 
 /// Opens a request for `requester` through `flow`, inside the caller's transaction: targets and
 /// duration checked against the flow, approvers found (or auto-approved and fulfilled), audit
 /// and event written. The flow's trigger and the requester's eligibility are the caller's to check.
+/// Returns the request and who could approve it (none for an auto flow).
 pub(crate) fn open_in(
     tx: &mut Txn<'_>,
     broker: &Broker,
@@ -208,7 +212,7 @@ pub(crate) fn open_in(
     flow: &Flow,
     d: &Draft,
     now: Timestamp,
-) -> Result<Request, Fail> {
+) -> Result<(Request, BTreeSet<UserId>), Fail> {
     let actor = Actor::User {
         id: requester.id,
         email: requester.email.clone(),
@@ -358,5 +362,5 @@ pub(crate) fn open_in(
         )?;
     }
     tx.put_request(&req)?;
-    Ok(req)
+    Ok((req, approvers))
 }

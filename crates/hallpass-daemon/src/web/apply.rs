@@ -460,7 +460,7 @@ pub(crate) async fn open_request(
                 reason: c.justification.clone(),
                 again_of: None,
             };
-            let req = open_in(tx, &broker, &user, Source::Link, &flow, &draft, now)?;
+            let (req, _) = open_in(tx, &broker, &user, Source::Link, &flow, &draft, now)?;
             link.uses += 1;
             tx.put_link(&link)?;
             tx.put_status_pass(&StatusPass {

@@ -281,7 +281,10 @@ fn however_much_work_is_owed_the_first_due_expiry_is_read_first() {
         s.due(Timestamp(5_000), 1).unwrap(),
         [(Timestamp(5_000), Due::GrantExpiry(GrantId(9_999)))]
     );
-    assert_eq!(s.work_due(Timestamp(5_000), usize::MAX).unwrap().len(), 2_000);
+    assert_eq!(
+        s.work_due(Timestamp(5_000), usize::MAX).unwrap().len(),
+        2_000
+    );
     assert_eq!(
         s.next_deadline().unwrap(),
         Some((Timestamp(10), Due::GrantWork(GrantId(1))))
