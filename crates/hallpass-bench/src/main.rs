@@ -48,6 +48,15 @@ enum Command {
     Tui(tui::Args),
     /// SIGKILL hallpassd at random moments under load; fails on any lost acknowledged change.
     Crash(crash::Args),
+    /// (Used by `startup`.) Opens a store in this fresh process and prints, as JSON, how long
+    /// the open took and the process's RSS right after: the memory floor of the store alone.
+    #[command(hide = true)]
+    OpenStore {
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long)]
+        cache_mb: u64,
+    },
     /// Every benchmark at default sizes, as a BENCHMARKS.md-ready document.
     All {
         /// Also write the document to this file.
@@ -66,7 +75,9 @@ fn main() -> anyhow::Result<()> {
             daemon::find_hallpassd(cli.hallpassd.as_deref()),
         ) {
             (_, Ok(p)) => p,
-            (Command::Sync(_) | Command::Tui(_), Err(_)) => PathBuf::new(),
+            (Command::Sync(_) | Command::Tui(_) | Command::OpenStore { .. }, Err(_)) => {
+                PathBuf::new()
+            }
             (_, Err(e)) => return Err(e),
         },
         work_dir: cli.work_dir.clone(),
@@ -89,6 +100,10 @@ fn main() -> anyhow::Result<()> {
                 if !ok {
                     std::process::exit(1);
                 }
+                return Ok(());
+            }
+            Command::OpenStore { path, cache_mb } => {
+                println!("{}", startup::open_alone(path, *cache_mb)?);
                 return Ok(());
             }
             Command::All { out } => return all(&env, cli.json, out.as_deref()).await,
