@@ -173,12 +173,32 @@ impl Daemon {
         memory_kib(&pid.to_string())
     }
 
-    /// The last 40 lines of the daemon's log.
+    /// The last 40 lines of the daemon's log, without backtraces (an error's backtrace would
+    /// otherwise push its message out of the tail).
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
+        let lines = without_backtraces(&text);
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
+}
+
+/// `text`'s lines with every backtrace section (a `Stack backtrace:` or `stack backtrace:`
+/// line and the indented frames after it) left out.
+fn without_backtraces(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut in_backtrace = false;
+    for line in text.lines() {
+        if line.trim().eq_ignore_ascii_case("stack backtrace:") {
+            in_backtrace = true;
+            continue;
+        }
+        if in_backtrace && line.starts_with(char::is_whitespace) {
+            continue;
+        }
+        in_backtrace = false;
+        out.push(line);
+    }
+    out
 }
 
 /// `(VmRSS, VmHWM)` in KiB of process `pid` (a number, or `self`) from /proc.
@@ -201,5 +221,27 @@ impl Drop for Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_backtraces;
+
+    #[test]
+    fn backtraces_are_left_out_of_the_tail_and_the_error_stays() {
+        let log = "starting\nError: catching up failed: no space\n\nCaused by:\n    0: no space\n\nStack backtrace:\n   0: std::backtrace::capture\n             at /rustc/x/backtrace.rs:1:1\n  11: hallpassd::main\nnext line\n";
+        assert_eq!(
+            without_backtraces(log),
+            [
+                "starting",
+                "Error: catching up failed: no space",
+                "",
+                "Caused by:",
+                "    0: no space",
+                "",
+                "next line"
+            ]
+        );
     }
 }
