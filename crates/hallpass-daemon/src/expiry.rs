@@ -28,6 +28,10 @@ const BATCH: usize = 512;
 /// slot (or for their intent's flush), holding nothing.
 const QUEUED_PER_SLOT: usize = 8;
 
+/// How long a grant whose connector work failed in the store (not in the connector: that is
+/// recorded, with its own backoff) waits before it is tried again.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
 /// Runs until `stop` turns true.
 pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     loop {
@@ -60,7 +64,9 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
 pub async fn step(broker: &Arc<Broker>) -> Result<Option<Timestamp>, Fail> {
     // The ticket of the last batch written and not yet known to be on disk.
     let mut written: Option<CommitTicket> = None;
-    loop {
+    // Everything due up to `now` is handled once the loop ends; the next deadline is sought
+    // from the same instant, so nothing falling due while this step ran is slept past.
+    let now = loop {
         let now = broker.now();
         // Owed work is in its own index, so these are never read behind it.
         let due = broker.store().due(now, BATCH)?;
@@ -68,21 +74,18 @@ pub async fn step(broker: &Arc<Broker>) -> Result<Option<Timestamp>, Fail> {
             written = Some(apply_deadlines(broker, &due, now)?);
         }
         if due.len() < BATCH {
-            break;
+            break now;
         }
-    }
+    };
     // Once every due deadline is staged (they were due before the work they owe, and a burst
     // of expiries should not share the writer with the calls), calls start. Each task waits,
     // before its call, for exactly the flush its grant's intent needs (none once it is on
     // disk), so the last batch's flush goes on while they start.
-    start_owed_work(broker, broker.now())?;
+    start_owed_work(broker, now)?;
     if let Some(t) = written {
         broker.durable(t).await?;
     }
-    Ok(broker
-        .store()
-        .next_deadline_after(broker.now())?
-        .map(|(t, _)| t))
+    Ok(broker.store().next_deadline_after(now)?.map(|(t, _)| t))
 }
 
 /// Starts connector calls for grants owing one, the longest owed first, up to
@@ -203,7 +206,18 @@ fn start_work(broker: &Arc<Broker>, id: GrantId) {
     }
     let broker = broker.clone();
     tokio::spawn(async move {
-        let outcome = perform(&broker, id).await;
+        let outcome = match perform(&broker, id).await {
+            Ok(ticket) => ticket,
+            Err(e) => {
+                // A store that could not read or flush fails the next attempt the same way at
+                // once: the grant stays marked in flight for a while, so a disk outage is
+                // retried at that pace rather than in a loop that floods the log.
+                let e = e.into_api();
+                tracing::error!(grant = %id, error = %e, "connector work failed; retrying in 1s");
+                tokio::time::sleep(STORE_RETRY).await;
+                None
+            }
+        };
         // The outcome is applied (the store reads it) but not yet on disk. The connector slot
         // (freed as `perform` returns) and the in-flight mark go now, not after the flush: a
         // crash before it only means the work is owed again after restart, and every connector
@@ -212,12 +226,9 @@ fn start_work(broker: &Arc<Broker>, id: GrantId) {
             set.remove(&id);
         }
         broker.wake_scheduler();
-        let durable = match outcome {
-            Ok(Some(ticket)) => broker.durable(ticket).await,
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = durable {
+        if let Some(ticket) = outcome
+            && let Err(e) = broker.durable(ticket).await
+        {
             let e = e.into_api();
             tracing::error!(grant = %id, error = %e, "connector work failed to record");
         }

@@ -1,5 +1,6 @@
-//! Deadlines: what falls due at a time ([`Due`]), kept in the Deadlines table as
-//! `Timestamp ‖ kind ‖ id`. Invariant: the key order equals the order of `(Timestamp, Due)`,
+//! Deadlines: what falls due at a time ([`Due`]), kept as `Timestamp ‖ kind ‖ id` in the
+//! Deadlines table, except owed connector work ([`Due::GrantWork`]), which has the Work table
+//! to itself (see `index::deadline_table`). Invariant: the key order equals the order of `(Timestamp, Due)`,
 //! and a record's deadlines are derived from its state alone (see `index`): a request has at
 //! most one, a grant at most one of each kind.
 

@@ -306,7 +306,7 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
-    /// Puts a grant and its GrantsByUser, GrantsBySubject and Deadlines entries.
+    /// Puts a grant and its GrantsByUser, GrantsBySubject, Deadlines and Work entries.
     pub fn put_grant(&mut self, g: &Grant) -> Result<(), StoreError> {
         let key = keys::grant(g.id);
         let old: Option<Grant> = self.record(Table::Grants, &key)?;
