@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use hallpass_core::Clock;
 use hallpass_proto::{Hallpass, HallpassClient, framed_json};
-use hallpass_store::{Store, StoreOptions};
+use hallpass_store::{Store, StoreError, StoreOptions};
 use tarpc::server::{BaseChannel, Channel};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
@@ -43,7 +43,11 @@ pub async fn run(
             cache_bytes: config.store.cache_mb * 1024 * 1024,
         },
     )
-    .map_err(|e| anyhow::anyhow!("cannot open the store at {}: {e}", store_path.display()))?;
+    .map_err(|e| match e {
+        // Already names the path.
+        StoreError::Open { .. } => anyhow::anyhow!(e),
+        other => anyhow::anyhow!("cannot open the store at {}: {other}", store_path.display()),
+    })?;
     let broker = Broker::new(store, clock, config)?;
     serve(broker, listener, shutdown).await
 }

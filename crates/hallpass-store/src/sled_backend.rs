@@ -31,6 +31,9 @@ impl SledBackend {
         // held. Retry for a moment on that error only; a lock held by another process outlasts it.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
         let db = loop {
+            // Skipped while another handle holds the lock; sled then reports it, below.
+            remove_unfinished_snapshots(path)
+                .map_err(|e| open_err(format!("cannot remove an unfinished sled snapshot: {e}")))?;
             match sled::Config::new()
                 .path(path)
                 .cache_capacity(cache_bytes)
@@ -76,6 +79,46 @@ impl SledBackend {
     fn tree(&self, table: Table) -> &sled::Tree {
         &self.trees[table.index()]
     }
+}
+
+/// sled 0.34 writes each snapshot of its page table to `snap.<lsn>.generating`, syncs it and
+/// renames it to `snap.<lsn>`, but when it opens it reads the newest `snap.*` file, unfinished
+/// ones included, and refuses the database if that file's checksum fails. sled writes a
+/// snapshot at every open, so a SIGKILL during start-up (or during a background snapshot)
+/// leaves a truncated `.generating` file that turns every later open into "Read corrupted
+/// data". An unfinished snapshot holds nothing the log does not: the previous snapshot stays
+/// until the new one is renamed, and sled recovers from it plus the log, exactly as if the kill
+/// had come before the write began. So such files are removed, but only while this process
+/// holds sled's own lock on the `db` file, so the snapshot a running daemon is writing is never
+/// touched. Returns how many were removed.
+fn remove_unfinished_snapshots(path: &Path) -> std::io::Result<usize> {
+    let db = match std::fs::File::open(path.join("db")) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    match db.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(0),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e),
+    }
+    let mut removed = 0;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path())?;
+            tracing::warn!(
+                store = %path.display(),
+                file = %name,
+                "removed an unfinished sled snapshot left by a crash; sled recovers from the previous one and its log"
+            );
+            removed += 1;
+        }
+    }
+    // Dropping `db` releases the lock, for sled to take.
+    Ok(removed)
 }
 
 impl Backend for SledBackend {

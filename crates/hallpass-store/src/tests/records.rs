@@ -307,7 +307,14 @@ fn opening_a_path_in_use_names_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let _first = Store::open(&path, StoreOptions::default()).unwrap();
+    // A snapshot the running store could be writing is not the second opener's to remove.
+    let generating = path.join("snap.FFFFFFFFFFFFFFFF.generating");
+    std::fs::write(&generating, b"in progress").unwrap();
     let err = Store::open(&path, StoreOptions::default()).unwrap_err();
+    assert!(
+        generating.exists(),
+        "the running store's snapshot was removed"
+    );
     match &err {
         StoreError::Open { path: p, .. } => assert_eq!(p, &path),
         other => panic!("expected Open, got {other:?}"),
@@ -315,6 +322,71 @@ fn opening_a_path_in_use_names_the_path() {
     assert!(
         err.to_string().contains(&path.display().to_string()),
         "{err}"
+    );
+}
+
+/// sled's snapshot files in `path`, sorted as sled sorts them.
+fn snapshot_files(path: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("snap."))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_store_killed_while_sled_wrote_a_snapshot_opens_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let opts = StoreOptions {
+        cache_bytes: 8 * 1024 * 1024,
+    };
+    {
+        let s = Store::open(&path, opts).unwrap();
+        s.write(|t| {
+            t.put_user(&user(1, "ada@example.com"))?;
+            ok(())
+        })
+        .unwrap();
+    }
+    // sled writes a snapshot when it opens a database with a log.
+    drop(Store::open(&path, opts).unwrap());
+    // What a SIGKILL in the middle of sled's snapshot write leaves: the finished snapshot,
+    // and beside it the first half of the next one, not yet renamed.
+    let snaps = snapshot_files(&path);
+    let [done] = snaps.as_slice() else {
+        panic!("expected one finished snapshot, found {snaps:?}")
+    };
+    let bytes = std::fs::read(path.join(done)).unwrap();
+    let unfinished = format!("{done}.generating");
+    std::fs::write(path.join(&unfinished), &bytes[..bytes.len() / 2]).unwrap();
+    // sled alone refuses the database, which is what the store must not do.
+    // (sled lets go of the lock from a background thread after the store is dropped.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let raw = loop {
+        match sled::Config::new().path(&path).open() {
+            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                std::thread::yield_now();
+            }
+            other => break other,
+        }
+    };
+    let Err(err) = raw else {
+        panic!("sled opened a database with an unfinished snapshot")
+    };
+    assert!(err.to_string().contains("corrupt"), "{err}");
+
+    let s = Store::open(&path, opts).unwrap();
+    assert_eq!(
+        s.user_by_email("ada@example.com").unwrap().map(|u| u.id),
+        Some(UserId(1))
+    );
+    assert!(
+        !snapshot_files(&path).contains(&unfinished),
+        "{:?}",
+        snapshot_files(&path)
     );
 }
 
