@@ -1,5 +1,5 @@
 //! The daemon over a real unix socket: permission bits set at bind, a live socket never taken
-//! over, a stale one replaced, and the caller's identity taken from the kernel's peer
+//! over, a stale one replaced (also when a dead daemon's child still holds it), and the caller's identity taken from the kernel's peer
 //! credentials, for root (the Rust client) and for other OS users (a child process running as
 //! that uid speaks the documented wire format: 4-byte big-endian length + tarpc JSON).
 
@@ -146,6 +146,58 @@ async fn a_stale_socket_is_replaced_and_other_files_are_left_alone() {
         std::fs::read(&file).expect("the file is still there"),
         b"not a socket"
     );
+}
+
+/// Listens on the socket path it is given, then forks a child that keeps the listening socket
+/// and never accepts (what a daemon's connector child holds between its fork and its exec),
+/// says so, and exits. The child leaves when its stdin closes.
+const ORPHANED_LISTENER: &str = r#"
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(16)
+if os.fork() == 0:
+    sys.stdin.read()
+    os._exit(0)
+print("holding", flush=True)
+os._exit(0)
+"#;
+
+#[tokio::test]
+async fn a_socket_held_only_by_a_dead_daemons_child_is_replaced() {
+    use std::io::BufRead as _;
+    let d = TestDaemon::bare_unscheduled();
+    let (_dir, path) = socket_dir();
+    let mut listener_process = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(ORPHANED_LISTENER)
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    let mut line = String::new();
+    std::io::BufReader::new(listener_process.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the holder's line");
+    assert_eq!(line.trim(), "holding");
+    assert!(
+        listener_process.wait().expect("reap").success(),
+        "the listening process exits"
+    );
+    std::os::unix::net::UnixStream::connect(&path)
+        .expect("the orphaned socket still completes connects, which is what fooled the probe");
+
+    let listener = socket::bind(&path, 0o666).expect("a dead daemon's socket is replaced");
+    let (stop, task) = serve(&d, listener);
+    let (client, _) = connect_unix(&path, "hallpass-tests")
+        .await
+        .expect("connect to the new daemon");
+    assert_eq!(client.whoami(ctx()).await.done("whoami").uid, Some(0));
+    drop(client);
+    shut_down(stop, task).await;
+    // Closing its stdin lets the orphaned child go.
+    drop(listener_process.stdin.take());
 }
 
 #[tokio::test]

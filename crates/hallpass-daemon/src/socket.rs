@@ -1,6 +1,7 @@
 //! The daemon's unix socket. Invariants: a live socket is never taken over (a second daemon
-//! refuses to start); a stale one is removed only after a connect attempt proves it dead; the
-//! permission bits are set before the socket listens.
+//! refuses to start); a stale one is removed only after a connect attempt proves it dead (refused,
+//! or accepted by a listener whose process has exited); the permission bits are set before the
+//! socket listens.
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -24,6 +25,30 @@ pub enum SocketError {
 /// Default permission bits: everyone may connect; the kernel tells us who they are.
 pub const DEFAULT_MODE: u32 = 0o666;
 
+/// Whether the process that listened on the socket `probe` is connected to still runs. A
+/// connect alone does not prove it: a daemon killed while it was starting a connector's process
+/// leaves that child holding the listening socket until its `exec` closes it, and the kernel
+/// completes connects on a listening socket nobody accepts from. The kernel's peer credentials
+/// on the probe name the process that called `listen`. When they cannot be read, or name a
+/// process outside this pid namespace (pid 0), the socket counts as live.
+fn listener_alive(probe: &std::os::unix::net::UnixStream) -> bool {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let Ok(cred) = getsockopt(probe, PeerCredentials) else {
+        return true;
+    };
+    if cred.pid() <= 0 {
+        return true;
+    }
+    match std::fs::read_to_string(format!("/proc/{}/stat", cred.pid())) {
+        // The state follows the command name's closing parenthesis; a zombie or a dying
+        // process serves nobody.
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+        Err(e) => e.kind() != io::ErrorKind::NotFound,
+    }
+}
+
 /// Binds the daemon socket at `path` with `mode`, after probing any existing file.
 pub fn bind(path: &Path, mode: u32) -> Result<UnixListener, SocketError> {
     let shown = path.display().to_string();
@@ -40,7 +65,11 @@ pub fn bind(path: &Path, mode: u32) -> Result<UnixListener, SocketError> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.file_type().is_socket() => return Err(SocketError::NotASocket(shown)),
         Ok(_) => match std::os::unix::net::UnixStream::connect(path) {
-            Ok(_) => return Err(SocketError::InUse(shown)),
+            Ok(probe) if listener_alive(&probe) => return Err(SocketError::InUse(shown)),
+            Ok(_) => {
+                tracing::info!(socket = %shown, "removing a socket whose daemon has exited (a process it was starting still held it)");
+                std::fs::remove_file(path).map_err(io_err)?;
+            }
             Err(e)
                 if e.kind() == io::ErrorKind::ConnectionRefused
                     || e.kind() == io::ErrorKind::NotFound =>
