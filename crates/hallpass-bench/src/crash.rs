@@ -712,6 +712,16 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<(Outcome, bool)> {
         "worst catch-up (spawn → last overdue revocation started)".into(),
         format!("{} ms", t.worst_catch_up.as_millis()),
     ]);
+    // Starts that found a snapshot sled had not finished writing when it was killed (the
+    // store removes those before opening; see hallpass-store's sled backend).
+    let unfinished_snapshots = std::fs::read_to_string(&d.log)
+        .unwrap_or_default()
+        .matches("removed an unfinished sled snapshot")
+        .count();
+    table.row(vec![
+        "unfinished sled snapshots removed at start".into(),
+        unfinished_snapshots.to_string(),
+    ]);
     table.row(vec![
         "duration".into(),
         format!("{:.1} s", elapsed.as_secs_f64()),
@@ -724,6 +734,13 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<(Outcome, bool)> {
     }
     if ok {
         table.note("No acknowledged change was lost; the store reopened, the audit chain verified and catch-up held after every restart.");
+    } else {
+        // The evidence: the store as the failing start found it, and the daemon's whole log.
+        let kept = dir.keep().join("daemon");
+        table.note(format!(
+            "The daemon's state and log are kept for a look: {}",
+            kept.display()
+        ));
     }
     let mut short = Vec::new();
     if t.worst_catch_up > Duration::from_secs(1) {
@@ -758,6 +775,7 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<(Outcome, bool)> {
             "failures": t.failures,
             "worst_ready_ms": t.worst_ready.as_millis() as u64,
             "worst_catch_up_ms": t.worst_catch_up.as_millis() as u64,
+            "unfinished_snapshots_removed": unfinished_snapshots,
             "secs": elapsed.as_secs_f64(),
         }),
         short_of_targets: short,
