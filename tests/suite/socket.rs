@@ -181,6 +181,8 @@ async fn a_socket_held_only_by_a_dead_daemons_child_is_replaced() {
         .read_line(&mut line)
         .expect("read the holder's line");
     assert_eq!(line.trim(), "holding");
+    // Out of the `Child` before `wait`, which would close it and let the child go.
+    let release_holder = listener_process.stdin.take().expect("stdin");
     assert!(
         listener_process.wait().expect("reap").success(),
         "the listening process exits"
@@ -197,7 +199,7 @@ async fn a_socket_held_only_by_a_dead_daemons_child_is_replaced() {
     drop(client);
     shut_down(stop, task).await;
     // Closing its stdin lets the orphaned child go.
-    drop(listener_process.stdin.take());
+    drop(release_holder);
 }
 
 #[tokio::test]
