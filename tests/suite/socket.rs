@@ -1,6 +1,6 @@
 //! The daemon over a real unix socket: permission bits set at bind, a live socket never taken
-//! over, a stale one replaced (also when a dead daemon's child still holds it), and the caller's identity taken from the kernel's peer
-//! credentials, for root (the Rust client) and for other OS users (a child process running as
+//! over, a stale one replaced (also when a dead daemon's child still holds it), and the caller's
+//! identity taken from the kernel's peer credentials, for root (the Rust client) and for other OS users (a child process running as
 //! that uid speaks the documented wire format: 4-byte big-endian length + tarpc JSON).
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -69,6 +69,18 @@ async fn shut_down(stop: oneshot::Sender<()>, task: JoinHandle<anyhow::Result<()
         .expect("serve ends cleanly");
 }
 
+/// Serves `d` on `listener`, checks that root connecting to `path` reaches it and is told its
+/// uid, then shuts it down.
+async fn serve_root_once(d: &TestDaemon, listener: tokio::net::UnixListener, path: &Path) {
+    let (stop, task) = serve(d, listener);
+    let (client, _) = connect_unix(path, "hallpass-tests")
+        .await
+        .expect("connect to the new daemon");
+    assert_eq!(client.whoami(ctx()).await.done("whoami").uid, Some(0));
+    drop(client);
+    shut_down(stop, task).await;
+}
+
 #[tokio::test]
 async fn bind_sets_the_permission_bits_it_is_given() {
     let (_dir, path) = socket_dir();
@@ -128,13 +140,7 @@ async fn a_stale_socket_is_replaced_and_other_files_are_left_alone() {
 
     let listener = socket::bind(&path, 0o666).expect("a stale socket is replaced");
     assert_eq!(mode_of(&path), 0o666);
-    let (stop, task) = serve(&d, listener);
-    let (client, _) = connect_unix(&path, "hallpass-tests")
-        .await
-        .expect("connect to the new daemon");
-    assert_eq!(client.whoami(ctx()).await.done("whoami").uid, Some(0));
-    drop(client);
-    shut_down(stop, task).await;
+    serve_root_once(&d, listener, &path).await;
 
     let (_dir, file) = socket_dir();
     std::fs::write(&file, b"not a socket").expect("write a plain file");
@@ -191,13 +197,7 @@ async fn a_socket_held_only_by_a_dead_daemons_child_is_replaced() {
         .expect("the orphaned socket still completes connects, which is what fooled the probe");
 
     let listener = socket::bind(&path, 0o666).expect("a dead daemon's socket is replaced");
-    let (stop, task) = serve(&d, listener);
-    let (client, _) = connect_unix(&path, "hallpass-tests")
-        .await
-        .expect("connect to the new daemon");
-    assert_eq!(client.whoami(ctx()).await.done("whoami").uid, Some(0));
-    drop(client);
-    shut_down(stop, task).await;
+    serve_root_once(&d, listener, &path).await;
     // Closing its stdin lets the orphaned child go.
     drop(release_holder);
 }

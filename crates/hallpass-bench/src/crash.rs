@@ -716,7 +716,7 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<(Outcome, bool)> {
     // store removes those before opening; see hallpass-store's sled backend).
     let unfinished_snapshots = std::fs::read_to_string(&d.log)
         .unwrap_or_default()
-        .matches("removed an unfinished sled snapshot")
+        .matches(hallpass_store::sled_backend::UNFINISHED_SNAPSHOT_REMOVED)
         .count();
     table.row(vec![
         "unfinished sled snapshots removed at start".into(),

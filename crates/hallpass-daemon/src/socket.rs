@@ -64,21 +64,21 @@ pub fn bind(path: &Path, mode: u32) -> Result<UnixListener, SocketError> {
     }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.file_type().is_socket() => return Err(SocketError::NotASocket(shown)),
-        Ok(_) => match std::os::unix::net::UnixStream::connect(path) {
-            Ok(probe) if listener_alive(&probe) => return Err(SocketError::InUse(shown)),
-            Ok(_) => {
-                tracing::info!(socket = %shown, "removing a socket whose daemon has exited (a process it was starting still held it)");
-                std::fs::remove_file(path).map_err(io_err)?;
-            }
-            Err(e)
-                if e.kind() == io::ErrorKind::ConnectionRefused
-                    || e.kind() == io::ErrorKind::NotFound =>
-            {
-                tracing::info!(socket = %shown, "removing a stale socket left by a previous daemon");
-                std::fs::remove_file(path).map_err(io_err)?;
-            }
-            Err(e) => return Err(io_err(e)),
-        },
+        Ok(_) => {
+            let stale = match std::os::unix::net::UnixStream::connect(path) {
+                Ok(probe) if listener_alive(&probe) => return Err(SocketError::InUse(shown)),
+                Ok(_) => "its daemon has exited (a process it was starting still held it)",
+                Err(e)
+                    if e.kind() == io::ErrorKind::ConnectionRefused
+                        || e.kind() == io::ErrorKind::NotFound =>
+                {
+                    "left by a previous daemon"
+                }
+                Err(e) => return Err(io_err(e)),
+            };
+            tracing::info!(socket = %shown, "removing a stale socket: {stale}");
+            std::fs::remove_file(path).map_err(io_err)?;
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err(e)),
     }

@@ -26,33 +26,21 @@ impl SledBackend {
             path: path.to_path_buf(),
             why,
         };
-        // sled releases its file lock from a background thread shortly after the last handle to
-        // a database is dropped, so a store reopened in the same process may briefly find it
-        // held. Retry for a moment on that error only; a lock held by another process outlasts it.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        let db = loop {
-            // Skipped while another handle holds the lock; sled then reports it, below.
-            remove_unfinished_snapshots(path)
-                .map_err(|e| open_err(format!("cannot remove an unfinished sled snapshot: {e}")))?;
-            match sled::Config::new()
+        let db = open_when_unlocked(|| {
+            // Skipped while another handle holds the lock; sled then reports it.
+            remove_unfinished_snapshots(path).map_err(|e| {
+                sled::Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot remove an unfinished sled snapshot: {e}"),
+                ))
+            })?;
+            sled::Config::new()
                 .path(path)
                 .cache_capacity(cache_bytes)
                 .mode(sled::Mode::HighThroughput)
                 .open()
-            {
-                Ok(db) => break db,
-                Err(e) => {
-                    let why = e.to_string();
-                    if !why.contains("lock") {
-                        return Err(open_err(why));
-                    }
-                    if std::time::Instant::now() >= deadline {
-                        return Err(open_err(format!("{why} (is another hallpassd using it?)")));
-                    }
-                    std::thread::park_timeout(std::time::Duration::from_millis(20));
-                }
-            }
-        };
+        })
+        .map_err(open_err)?;
         Self::from_db(db).map_err(|e| open_err(e.to_string()))
     }
 
@@ -80,6 +68,33 @@ impl SledBackend {
         &self.trees[table.index()]
     }
 }
+
+/// Runs `open` until it fails on something other than sled's file lock, for up to 3 s. sled
+/// releases the lock from a background thread shortly after the last handle to a database is
+/// dropped, so a database reopened in the same process may briefly find it held; a lock held
+/// by another process outlasts the wait, and the error then says so.
+pub(crate) fn open_when_unlocked(
+    mut open: impl FnMut() -> sled::Result<sled::Db>,
+) -> Result<sled::Db, String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let why = match open() {
+            Ok(db) => return Ok(db),
+            Err(e) => e.to_string(),
+        };
+        if !why.contains("lock") {
+            return Err(why);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!("{why} (is another hallpassd using it?)"));
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(20));
+    }
+}
+
+/// What the store logs for each unfinished sled snapshot it removes (the crash harness counts
+/// these lines).
+pub const UNFINISHED_SNAPSHOT_REMOVED: &str = "removed an unfinished sled snapshot left by a crash; sled recovers from the previous one and its log";
 
 /// sled 0.34 writes each snapshot of its page table to `snap.<lsn>.generating`, syncs it and
 /// renames it to `snap.<lsn>`, but when it opens it reads the newest `snap.*` file, unfinished
@@ -109,11 +124,7 @@ fn remove_unfinished_snapshots(path: &Path) -> std::io::Result<usize> {
         let name = name.to_string_lossy();
         if name.starts_with("snap.") && name.ends_with(".generating") {
             std::fs::remove_file(entry.path())?;
-            tracing::warn!(
-                store = %path.display(),
-                file = %name,
-                "removed an unfinished sled snapshot left by a crash; sled recovers from the previous one and its log"
-            );
+            tracing::warn!(store = %path.display(), file = %name, "{UNFINISHED_SNAPSHOT_REMOVED}");
             removed += 1;
         }
     }

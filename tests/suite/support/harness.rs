@@ -76,6 +76,11 @@ impl<T: std::fmt::Debug> Answer<T> for Result<Result<T, ApiError>, tarpc::client
     }
 }
 
+/// How often [`wait_for`] checks its condition. The conditions are reads over RPC or of the
+/// store with nothing to subscribe to, so they are polled on this cadence; how long a wait lasts
+/// is decided by the condition and its deadline, never by this.
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
 /// Polls `check` until it yields a value, failing the test at the deadline with `what`.
 pub async fn wait_for<T, F, Fut>(what: impl Display, mut check: F) -> T
 where
@@ -83,14 +88,16 @@ where
     Fut: Future<Output = Option<T>>,
 {
     let deadline = tokio::time::Instant::now() + WAIT;
+    let mut poll = tokio::time::interval(POLL_EVERY);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        poll.tick().await;
         if let Some(v) = check().await {
             return v;
         }
         if tokio::time::Instant::now() >= deadline {
             panic!("timed out after {WAIT:?} waiting for: {what}");
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -325,6 +325,11 @@ fn opening_a_path_in_use_names_the_path() {
     );
 }
 
+/// Enough page cache for the few records these tests write to disk.
+const SMALL_CACHE: StoreOptions = StoreOptions {
+    cache_bytes: 8 * 1024 * 1024,
+};
+
 /// sled's snapshot files in `path`, sorted as sled sorts them.
 fn snapshot_files(path: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(path)
@@ -340,9 +345,7 @@ fn snapshot_files(path: &std::path::Path) -> Vec<String> {
 fn a_store_killed_while_sled_wrote_a_snapshot_opens_with_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let opts = StoreOptions {
-        cache_bytes: 8 * 1024 * 1024,
-    };
+    let opts = SMALL_CACHE;
     {
         let s = Store::open(&path, opts).unwrap();
         s.write(|t| {
@@ -363,16 +366,7 @@ fn a_store_killed_while_sled_wrote_a_snapshot_opens_with_its_data() {
     let unfinished = format!("{done}.generating");
     std::fs::write(path.join(&unfinished), &bytes[..bytes.len() / 2]).unwrap();
     // sled alone refuses the database, which is what the store must not do.
-    // (sled lets go of the lock from a background thread after the store is dropped.)
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let raw = loop {
-        match sled::Config::new().path(&path).open() {
-            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
-                std::thread::yield_now();
-            }
-            other => break other,
-        }
-    };
+    let raw = crate::sled_backend::open_when_unlocked(|| sled::Config::new().path(&path).open());
     let Err(err) = raw else {
         panic!("sled opened a database with an unfinished snapshot")
     };
@@ -394,9 +388,7 @@ fn a_store_killed_while_sled_wrote_a_snapshot_opens_with_its_data() {
 fn reopening_a_path_after_writes_shows_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let opts = StoreOptions {
-        cache_bytes: 8 * 1024 * 1024,
-    };
+    let opts = SMALL_CACHE;
     {
         let s = Store::open(&path, opts).unwrap();
         let s2 = s.clone();
