@@ -97,8 +97,21 @@ impl Scim {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Reply {
+        self.call_with_headers(token, method, path, &[], body).await
+    }
+
+    /// [`Self::call_with`] with `extra` headers.
+    async fn call_with_headers(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
         let auth = token.map(|t| format!("Bearer {t}"));
         let mut headers = vec![("accept", "application/scim+json")];
+        headers.extend_from_slice(extra);
         if body.is_some() {
             headers.push(("content-type", "application/scim+json"));
         }
@@ -1278,9 +1291,18 @@ async fn bad_requests_get_the_rfc_error_and_change_nothing() {
         "{{\"userName\": \"zed\", \"displayName\": \"{}\"}}",
         "x".repeat(2 * 1024 * 1024)
     );
-    s.call_with(Some(&s.token), "POST", "/Users", Some(huge.into_bytes()))
-        .await
-        .error(413, None, "a body over scim.max_body_bytes");
+    // As a client uploading that much should: `Expect: 100-continue`, so the refusal comes
+    // before the body is sent (without it, the server closing on the unread body can cut the
+    // client off mid-upload, before it reads the 413).
+    s.call_with_headers(
+        Some(&s.token),
+        "POST",
+        "/Users",
+        &[("expect", "100-continue")],
+        Some(huge.into_bytes()),
+    )
+    .await
+    .error(413, None, "a body over scim.max_body_bytes");
     // A wrong token changes nothing either, even with a good body.
     s.call_with(
         Some("hallpass_scim_wrong"),

@@ -81,6 +81,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(broker: Arc<Broker>, site_base: 
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            cfg.max_body_bytes,
+            refuse_declared_oversize,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
@@ -135,6 +139,23 @@ fn token_ok(store: &Store, presented: Option<&str>) -> Result<bool, ScimError> {
 }
 
 /// Rate limit, then the bearer token.
+/// A body whose declared length is over the limit is refused before any of it is read. A client
+/// that sent `Expect: 100-continue` then never sends it; the body limit alone answers only once
+/// it has read past the limit, and closing on the unread rest can cut the client off before it
+/// reads the 413.
+async fn refuse_declared_oversize(State(max): State<usize>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return ScimError::too_large("the request body is larger than this server accepts")
+            .into_response();
+    }
+    next.run(req).await
+}
+
 async fn authenticate(State(s): State<Arc<Scim>>, req: Request, next: Next) -> Response {
     let now = s.broker.now();
     let ip = crate::web::client_ip(&req);
