@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// The same allocator as `hallpassd`, so in-process measurements match the daemon.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: hallpass_alloc::Allocator = hallpass_alloc::Allocator;
 
 use clap::{Parser, Subcommand};
 use hallpass_bench::{

@@ -15,7 +15,7 @@ use hallpass_daemon::{logging, socket};
 /// in fragmentation bookkeeping; with mimalloc the initial load and the no-change re-sync both
 /// take about a third less (BENCHMARKS.md).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: hallpass_alloc::Allocator = hallpass_alloc::Allocator;
 
 /// The hallpass broker daemon: owns the state, serves clients on a unix socket and takes access
 /// away when its time is up.
