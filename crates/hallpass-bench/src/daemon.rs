@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+pub use hallpass_alloc::memory_kib;
 use hallpass_core::{Clock, SystemClock, Timestamp};
 use hallpass_proto::HallpassClient;
 
@@ -170,7 +171,7 @@ impl Daemon {
     /// `(VmRSS, VmHWM)` in KiB from /proc/PID/status.
     pub fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
         let pid = self.pid().context("hallpassd is not running")?;
-        memory_kib(&pid.to_string())
+        Ok(memory_kib(&pid.to_string())?)
     }
 
     /// The last 40 lines of the daemon's log, without backtraces (an error's backtrace would
@@ -199,20 +200,6 @@ fn without_backtraces(text: &str) -> Vec<&str> {
         out.push(line);
     }
     out
-}
-
-/// `(VmRSS, VmHWM)` in KiB of process `pid` (a number, or `self`) from /proc.
-pub fn memory_kib(pid: &str) -> anyhow::Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Ok((field("VmRSS:"), field("VmHWM:")))
 }
 
 impl Drop for Daemon {

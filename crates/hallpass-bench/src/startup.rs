@@ -109,7 +109,7 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
         crate::seed::active_grants(&store, &deadlines, 5000)?;
     }
     let load_time = load_start.elapsed();
-    let (open_time, open_rss, released_rss) = open_in_fresh_process(&store_path, args.cache_mb)?;
+    let (open_time, open_rss) = open_in_fresh_process(&store_path, args.cache_mb)?;
     let store_bytes = dir_size(&store_path);
 
     d.spawn()?;
@@ -178,10 +178,6 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
         format!("{:.1} MiB", open_rss as f64 / 1024.0),
     ]);
     t.row(vec![
-        "floor: the same once freed memory is returned (as the daemon does)".into(),
-        format!("{:.1} MiB", released_rss as f64 / 1024.0),
-    ]);
-    t.row(vec![
         "store on disk".into(),
         format!("{:.0} MiB", store_bytes as f64 / (1024.0 * 1024.0)),
     ]);
@@ -234,7 +230,6 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
             "hwm_kib": hwm,
             "store_open_ms": open_time.as_millis() as u64,
             "store_open_rss_kib": open_rss,
-            "store_open_released_rss_kib": released_rss,
             "store_bytes": store_bytes,
             "bulk_load_secs": load_time.as_secs_f64(),
         }),
@@ -257,8 +252,7 @@ fn dir_size(p: &std::path::Path) -> u64 {
 }
 
 /// `hallpass-bench open-store`: opens the store at `path` in this (fresh) process; returns the
-/// JSON line the parent reads: the open's duration, the RSS right after it, and the RSS once
-/// the memory sled's recovery freed is returned to the system (what the daemon keeps).
+/// JSON line the parent reads: the open's duration and the RSS right after it.
 pub fn open_alone(path: &Path, cache_mb: u64) -> anyhow::Result<String> {
     let start = Instant::now();
     let store = Store::open(
@@ -269,21 +263,13 @@ pub fn open_alone(path: &Path, cache_mb: u64) -> anyhow::Result<String> {
     )?;
     let open_ms = start.elapsed().as_millis();
     let (rss_kib, _) = crate::daemon::memory_kib("self")?;
-    // What the daemon does right after its open: the recovery's freed snapshot goes back.
-    hallpass_alloc::release_free_memory();
-    let (released_kib, _) = crate::daemon::memory_kib("self")?;
     drop(store);
-    Ok(serde_json::json!({
-        "open_ms": open_ms,
-        "rss_kib": rss_kib,
-        "released_rss_kib": released_kib,
-    })
-    .to_string())
+    Ok(serde_json::json!({ "open_ms": open_ms, "rss_kib": rss_kib }).to_string())
 }
 
 /// Runs [`open_alone`] in a child process (this executable), as the daemon opens it: cold
 /// process, warm page cache.
-fn open_in_fresh_process(path: &Path, cache_mb: u64) -> anyhow::Result<(Duration, u64, u64)> {
+fn open_in_fresh_process(path: &Path, cache_mb: u64) -> anyhow::Result<(Duration, u64)> {
     let out = std::process::Command::new(std::env::current_exe()?)
         .arg("open-store")
         .arg("--path")
@@ -302,9 +288,5 @@ fn open_in_fresh_process(path: &Path, cache_mb: u64) -> anyhow::Result<(Duration
             .as_u64()
             .ok_or_else(|| anyhow::anyhow!("open-store printed no {name}: {v}"))
     };
-    Ok((
-        Duration::from_millis(field("open_ms")?),
-        field("rss_kib")?,
-        field("released_rss_kib")?,
-    ))
+    Ok((Duration::from_millis(field("open_ms")?), field("rss_kib")?))
 }

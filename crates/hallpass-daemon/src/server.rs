@@ -48,9 +48,6 @@ pub async fn run(
         StoreError::Open { .. } => anyhow::anyhow!(e),
         other => anyhow::anyhow!("cannot open the store at {}: {other}", store_path.display()),
     })?;
-    // sled's recovery has just dropped its whole-page-table snapshot (75 MiB at 1M grants);
-    // hand it back now, or it stays in the daemon's RSS (hallpass-alloc explains why).
-    hallpass_alloc::release_free_memory();
     let broker = Broker::new(store, clock, config)?;
     serve(broker, listener, shutdown).await
 }
