@@ -2,7 +2,9 @@
 //! while the daemon was down). Measures, for the real `hallpassd` process: spawn → serving
 //! (the socket accepts and `hello` answers), spawn → first overdue revocation started and →
 //! all started (from their `grant.expire` audit events), → all finished, and the daemon's
-//! memory (VmRSS, VmHWM). Floor: opening the same store in-process.
+//! memory (VmRSS, VmHWM); twice: on the store as a clean stop leaves it, and on a copy as a
+//! crash leaves it (sled then replays its whole log). Floor: opening the same store in a fresh
+//! process.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -109,14 +111,179 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
         crate::seed::active_grants(&store, &deadlines, 5000)?;
     }
     let load_time = load_start.elapsed();
-    let (open_time, open_rss) = open_in_fresh_process(&store_path, args.cache_mb)?;
     let store_bytes = dir_size(&store_path);
+    // sled writes its page-table snapshot only when it opens a store, so the first open after
+    // the load replays its whole log, as the first start after a crash of a daemon that wrote
+    // the grants itself would. A copy keeps that state for the second daemon.
+    let mut crashed = Daemon::new(
+        &env.hallpassd,
+        &dir.path().join("daemon-crashed"),
+        args.cache_mb,
+        "",
+    )?;
+    {
+        // sled lets go of its lock from a background thread once the last handle is dropped;
+        // holding it here makes sure the copy is of a closed store.
+        let db = std::fs::File::open(store_path.join("db"))?;
+        db.lock()?;
+        copy_dir(&d.state_dir(), &crashed.state_dir())?;
+    }
+    // The floor, and what a clean stop does (`Store::refresh_snapshot`): an open that replays
+    // the load's log and writes a fresh snapshot; then the same open with that snapshot.
+    let (open_time, open_rss) = open_in_fresh_process(&store_path, args.cache_mb)?;
+    let (reopen_time, _) = open_in_fresh_process(&store_path, args.cache_mb)?;
+    let clean = start_and_catch_up(&mut d, overdue).await?;
+    let crash = start_and_catch_up(&mut crashed, overdue).await?;
 
+    let ms = |d: Option<Duration>| {
+        d.map_or_else(|| "never".to_string(), |d| format!("{} ms", d.as_millis()))
+    };
+    let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
+    let mut t = Table::new(
+        format!(
+            "start-up with {} grants ({} overdue), store.cache_mb = {}",
+            args.grants, overdue, args.cache_mb
+        ),
+        &[
+            "measure",
+            "after a clean stop",
+            "after a crash (replays the log)",
+        ],
+    );
+    let both = |f: &dyn Fn(&Started) -> String| vec![f(&clean), f(&crash)];
+    let mut row = |name: String, f: &dyn Fn(&Started) -> String| {
+        t.row([vec![name], both(f)].concat());
+    };
+    row("spawn → serving (hello answers)".into(), &|r| {
+        ms(Some(r.ready))
+    });
+    row("spawn → first overdue revocation started".into(), &|r| {
+        ms(r.first)
+    });
+    row(
+        format!("spawn → all {overdue} overdue revocations started"),
+        &|r| format!("{} ({} started)", ms(r.last), r.started),
+    );
+    row(
+        format!("spawn → all {overdue} revocations finished (seen)"),
+        &|r| format!("{} ({} finished)", r.finished.as_millis(), r.done),
+    );
+    row("RSS when serving".into(), &|r| mib(r.rss_ready));
+    row("RSS after catching up / peak (VmHWM)".into(), &|r| {
+        format!("{} / {}", mib(r.rss_after), mib(r.hwm))
+    });
+    row(
+        "SIGTERM → exit (a clean stop refreshes the snapshot)".into(),
+        &|r| format!("{} ms", r.stop.as_millis()),
+    );
+    t.note("Times are from the bench's spawn of the process (wall clock, ms). \"After a clean stop\": the store as a clean stop leaves it (the daemon opens and closes it once more when it stops, so sled writes a snapshot covering the run; here the floor's first open did that). \"After a crash\": a copy of the store taken right after the load, whose first open replays the whole log, as after a crash of a daemon that wrote the grants itself. Audit timestamps are the daemon's clock when the scheduler moved each grant to Revoking; the catch-up runs before the daemon serves, so revocations start before `hello` answers. \"Finished\" is when the bench saw the last `grant.expired` (polling the audit every 20 ms).");
+    let mut f = Table::new("start-up floors (same store)", &["measure", "value"]);
+    f.row(vec![
+        "Store::open alone, fresh process, first open after the load".into(),
+        format!("{} ms", open_time.as_millis()),
+    ]);
+    f.row(vec![
+        "that process's RSS right after the open".into(),
+        mib(open_rss),
+    ]);
+    f.row(vec![
+        "the same open again (sled's snapshot fresh)".into(),
+        format!("{} ms", reopen_time.as_millis()),
+    ]);
+    f.row(vec![
+        "store on disk".into(),
+        format!("{:.0} MiB", store_bytes as f64 / (1024.0 * 1024.0)),
+    ]);
+    f.row(vec![
+        "bulk load".into(),
+        format!("{:.1} s", load_time.as_secs_f64()),
+    ]);
+    let mut short = Vec::new();
+    for (r, after) in [(&clean, "a clean stop"), (&crash, "a crash")] {
+        if r.ready > Duration::from_secs(1) {
+            short.push(format!(
+                "after {after}: start-up to serving {} ms > 1 s at {} grants",
+                r.ready.as_millis(),
+                args.grants
+            ));
+        }
+        if r.last.is_none_or(|l| l > Duration::from_secs(1)) {
+            short.push(format!(
+                "after {after}: overdue revocations all started after {} > 1 s",
+                ms(r.last)
+            ));
+        }
+        if r.started < overdue {
+            short.push(format!(
+                "after {after}: only {} of {overdue} overdue revocations started",
+                r.started
+            ));
+        }
+        if r.hwm > 150 * 1024 {
+            short.push(format!(
+                "after {after}: daemon peak RSS {:.0} MiB > 150 MB",
+                r.hwm as f64 / 1024.0
+            ));
+        }
+    }
+    Ok(Outcome {
+        name: "startup",
+        tables: vec![t, f],
+        json: json!({
+            "grants": args.grants,
+            "overdue": overdue,
+            "cache_mb": args.cache_mb,
+            "after_clean_stop": clean.json(),
+            "after_crash": crash.json(),
+            "store_open_ms": open_time.as_millis() as u64,
+            "store_open_rss_kib": open_rss,
+            "store_reopen_ms": reopen_time.as_millis() as u64,
+            "store_bytes": store_bytes,
+            "bulk_load_secs": load_time.as_secs_f64(),
+        }),
+        short_of_targets: short,
+    })
+}
+
+/// One start of the daemon on a store with overdue grants, until they are all revoked.
+struct Started {
+    ready: Duration,
+    first: Option<Duration>,
+    last: Option<Duration>,
+    started: usize,
+    finished: Duration,
+    done: usize,
+    rss_ready: u64,
+    rss_after: u64,
+    hwm: u64,
+    stop: Duration,
+}
+
+impl Started {
+    fn json(&self) -> serde_json::Value {
+        let ms = |d: Duration| d.as_millis() as u64;
+        json!({
+            "ready_ms": ms(self.ready),
+            "first_revocation_ms": self.first.map(ms),
+            "all_revocations_started_ms": self.last.map(ms),
+            "revocations_started": self.started,
+            "revocations_finished": self.done,
+            "finished_seen_ms": ms(self.finished),
+            "rss_ready_kib": self.rss_ready,
+            "rss_after_kib": self.rss_after,
+            "hwm_kib": self.hwm,
+            "stop_ms": ms(self.stop),
+        })
+    }
+}
+
+/// Spawns `d`, waits until it serves and every overdue revocation has finished (bounded),
+/// reads its memory, and stops it cleanly.
+async fn start_and_catch_up(d: &mut Daemon, overdue: usize) -> anyhow::Result<Started> {
     d.spawn()?;
     let (c, ready) = d.wait_ready(Duration::from_secs(120)).await?;
     let (rss_ready, _) = d.memory_kib()?;
     let spawned = d.spawned_wall;
-    // Wait until every overdue revocation has finished (bounded).
     let limit = Instant::now() + Duration::from_secs(120);
     let (starts, done) = loop {
         let (starts, done) = expiry_audit(&c, spawned).await?;
@@ -127,117 +294,24 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
     };
     let finished = d.spawned_at.elapsed();
     let (rss_after, hwm) = d.memory_kib()?;
+    drop(c);
+    let stopping = Instant::now();
     d.stop()?;
-    let first = starts.iter().min().map(|t| spawned.until(*t));
-    let last = starts.iter().max().map(|t| spawned.until(*t));
-    let ms = |d: Option<Duration>| {
-        d.map_or_else(|| "never".to_string(), |d| format!("{} ms", d.as_millis()))
-    };
-
-    let mut t = Table::new(
-        format!(
-            "start-up with {} grants ({} overdue), store.cache_mb = {}",
-            args.grants, overdue, args.cache_mb
-        ),
-        &["measure", "value"],
-    );
-    t.row(vec![
-        "spawn → serving (hello answers)".into(),
-        format!("{} ms", ready.as_millis()),
-    ]);
-    t.row(vec![
-        "spawn → first overdue revocation started".into(),
-        ms(first),
-    ]);
-    t.row(vec![
-        format!("spawn → all {} overdue revocations started", starts.len()),
-        ms(last),
-    ]);
-    t.row(vec![
-        format!("spawn → {done} of {overdue} revocations finished (seen)"),
-        format!("{} ms", finished.as_millis()),
-    ]);
-    t.row(vec![
-        "RSS when serving".into(),
-        format!("{:.1} MiB", rss_ready as f64 / 1024.0),
-    ]);
-    t.row(vec![
-        "RSS after catching up / peak (VmHWM)".into(),
-        format!(
-            "{:.1} MiB / {:.1} MiB",
-            rss_after as f64 / 1024.0,
-            hwm as f64 / 1024.0
-        ),
-    ]);
-    t.row(vec![
-        "floor: Store::open alone, in a fresh process".into(),
-        format!("{} ms", open_time.as_millis()),
-    ]);
-    t.row(vec![
-        "floor: that process's RSS right after the open".into(),
-        format!("{:.1} MiB", open_rss as f64 / 1024.0),
-    ]);
-    t.row(vec![
-        "store on disk".into(),
-        format!("{:.0} MiB", store_bytes as f64 / (1024.0 * 1024.0)),
-    ]);
-    t.row(vec![
-        "bulk load".into(),
-        format!("{:.1} s", load_time.as_secs_f64()),
-    ]);
-    t.note("Times are from the bench's spawn of the process (wall clock, ms). Audit timestamps are the daemon's clock when the scheduler moved each grant to Revoking; the catch-up runs before the daemon serves, so revocations start before `hello` answers. \"Finished\" is when the bench saw the last `grant.expired` (polling the audit every 20 ms).");
-    let mut short = Vec::new();
-    if ready > Duration::from_secs(1) {
-        short.push(format!(
-            "start-up to serving {} ms > 1 s at {} grants",
-            ready.as_millis(),
-            args.grants
-        ));
-    }
-    if last.is_none_or(|l| l > Duration::from_secs(1)) {
-        short.push(format!(
-            "overdue revocations all started after {} > 1 s",
-            ms(last)
-        ));
-    }
-    if starts.len() < overdue {
-        short.push(format!(
-            "only {} of {overdue} overdue revocations started",
-            starts.len()
-        ));
-    }
-    if hwm > 150 * 1024 {
-        short.push(format!(
-            "daemon peak RSS {:.0} MiB > 150 MB",
-            hwm as f64 / 1024.0
-        ));
-    }
-    Ok(Outcome {
-        name: "startup",
-        tables: vec![t],
-        json: json!({
-            "grants": args.grants,
-            "overdue": overdue,
-            "cache_mb": args.cache_mb,
-            "ready_ms": ready.as_millis() as u64,
-            "first_revocation_ms": first.map(|d| d.as_millis() as u64),
-            "all_revocations_started_ms": last.map(|d| d.as_millis() as u64),
-            "revocations_started": starts.len(),
-            "revocations_finished": done,
-            "finished_seen_ms": finished.as_millis() as u64,
-            "rss_ready_kib": rss_ready,
-            "rss_after_kib": rss_after,
-            "hwm_kib": hwm,
-            "store_open_ms": open_time.as_millis() as u64,
-            "store_open_rss_kib": open_rss,
-            "store_bytes": store_bytes,
-            "bulk_load_secs": load_time.as_secs_f64(),
-        }),
-        short_of_targets: short,
+    Ok(Started {
+        ready,
+        first: starts.iter().min().map(|t| spawned.until(*t)),
+        last: starts.iter().max().map(|t| spawned.until(*t)),
+        started: starts.len(),
+        finished,
+        done,
+        rss_ready,
+        rss_after,
+        hwm,
+        stop: stopping.elapsed(),
     })
 }
 
-fn dir_size(p: &std::path::Path) -> u64 {
+fn dir_size(p: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(p) else {
         return 0;
     };
@@ -249,6 +323,21 @@ fn dir_size(p: &std::path::Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+/// Copies the directory tree at `from` to `to` (a closed sled store: files and folders only).
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 /// `hallpass-bench open-store`: opens the store at `path` in this (fresh) process; returns the

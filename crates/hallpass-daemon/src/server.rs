@@ -36,20 +36,36 @@ pub async fn run(
     std::fs::create_dir_all(state_dir).map_err(|e| {
         anyhow::anyhow!("cannot create state directory {}: {e}", state_dir.display())
     })?;
-    let store_path = state_dir.join("store");
-    let store = Store::open(
-        &store_path,
-        StoreOptions {
-            cache_bytes: config.store.cache_mb * 1024 * 1024,
-        },
-    )
-    .map_err(|e| match e {
+    let store_path = store_path(state_dir);
+    let store = Store::open(&store_path, store_options(&config)).map_err(|e| match e {
         // Already names the path.
         StoreError::Open { .. } => anyhow::anyhow!(e),
         other => anyhow::anyhow!("cannot open the store at {}: {other}", store_path.display()),
     })?;
     let broker = Broker::new(store, clock, config)?;
     serve(broker, listener, shutdown).await
+}
+
+/// Where the daemon keeps its store under `state_dir`.
+pub fn store_path(state_dir: &Path) -> std::path::PathBuf {
+    state_dir.join("store")
+}
+
+fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        cache_bytes: config.store.cache_mb * 1024 * 1024,
+    }
+}
+
+/// After a clean stop, once every task (and with them every handle on the store) is gone:
+/// opens and closes the store once more so sled writes a snapshot covering everything this run
+/// wrote, and the next start does not replay it ([`Store::refresh_snapshot`]). Returns how
+/// long it took.
+pub fn refresh_store_snapshot(config: &Config, state_dir: &Path) -> anyhow::Result<Duration> {
+    let started = std::time::Instant::now();
+    Store::refresh_snapshot(&store_path(state_dir), store_options(config))
+        .map_err(|e| anyhow::anyhow!("cannot refresh the store's snapshot: {e}"))?;
+    Ok(started.elapsed())
 }
 
 /// Catches up on overdue deadlines, then serves until `shutdown`.

@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use hallpass_core::SystemClock;
 use hallpass_daemon::config::Config;
 use hallpass_daemon::paths::{self, Env};
-use hallpass_daemon::{logging, socket};
+use hallpass_daemon::{logging, server, socket};
 
 /// mimalloc: under glibc malloc a 100k-person directory sync spent about a third of its time
 /// in fragmentation bookkeeping; with mimalloc the initial load and the no-change re-sync both
@@ -70,15 +71,31 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(async move {
-        let mode = config.paths.socket_mode.unwrap_or(socket::DEFAULT_MODE);
-        let listener = socket::bind(&resolved.socket, mode)?;
-        tracing::info!(socket = %resolved.socket.display(), state = %resolved.state_dir.display(), "hallpassd starting");
-        let socket_path = resolved.socket.clone();
-        let result = hallpass_daemon::run(config, &resolved.state_dir, listener, Arc::new(SystemClock), shutdown_signal()).await;
-        let _ = std::fs::remove_file(&socket_path);
-        result
-    })
+    let state_dir = resolved.state_dir.clone();
+    let served = runtime.block_on({
+        let config = config.clone();
+        async move {
+            let mode = config.paths.socket_mode.unwrap_or(socket::DEFAULT_MODE);
+            let listener = socket::bind(&resolved.socket, mode)?;
+            tracing::info!(socket = %resolved.socket.display(), state = %resolved.state_dir.display(), "hallpassd starting");
+            let socket_path = resolved.socket.clone();
+            let result = hallpass_daemon::run(config, &resolved.state_dir, listener, Arc::new(SystemClock), shutdown_signal()).await;
+            let _ = std::fs::remove_file(&socket_path);
+            result
+        }
+    });
+    // Ends the connections' tasks, which hold the last handles on the store.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    served?;
+    // Everything is flushed: a failure here costs only a slower next start.
+    match server::refresh_store_snapshot(&config, &state_dir) {
+        Ok(took) => tracing::info!(
+            took_ms = took.as_millis() as u64,
+            "store snapshot refreshed; stopped"
+        ),
+        Err(e) => tracing::warn!(error = %e, "stopped; the next start replays this run's writes"),
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

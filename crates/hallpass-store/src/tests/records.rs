@@ -384,6 +384,60 @@ fn a_store_killed_while_sled_wrote_a_snapshot_opens_with_its_data() {
     );
 }
 
+/// The log position a snapshot file covers (`snap.<lsn in hex>`).
+fn snapshot_lsn(name: &str) -> u64 {
+    u64::from_str_radix(name.trim_start_matches("snap."), 16).unwrap()
+}
+
+#[test]
+fn refreshing_the_snapshot_covers_the_writes_since_the_last_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let opts = SMALL_CACHE;
+    {
+        let s = Store::open(&path, opts).unwrap();
+        s.write(|t| {
+            t.put_user(&user(1, "ada@example.com"))?;
+            ok(())
+        })
+        .unwrap();
+    }
+    drop(Store::open(&path, opts).unwrap());
+    let [before] = snapshot_files(&path).try_into().unwrap();
+    {
+        let s = Store::open(&path, opts).unwrap();
+        s.write(|t| {
+            t.put_user(&user(2, "grace@example.com"))?;
+            ok(())
+        })
+        .unwrap();
+        s.flush().unwrap();
+    }
+    Store::refresh_snapshot(&path, opts).unwrap();
+    let [after] = snapshot_files(&path).try_into().unwrap();
+    assert!(
+        snapshot_lsn(&after) > snapshot_lsn(&before),
+        "the snapshot still ends at {before}, now {after}"
+    );
+    let s = Store::open(&path, opts).unwrap();
+    assert!(s.user_by_email("grace@example.com").unwrap().is_some());
+}
+
+#[test]
+fn refreshing_the_snapshot_of_a_store_in_use_names_the_path_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let s = Store::open(&path, SMALL_CACHE).unwrap();
+    let snaps = snapshot_files(&path);
+    let err = Store::refresh_snapshot(&path, SMALL_CACHE).unwrap_err();
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(snapshot_files(&path), snaps);
+    drop(s);
+}
+
 #[test]
 fn reopening_a_path_after_writes_shows_the_data() {
     let dir = tempfile::tempdir().unwrap();
