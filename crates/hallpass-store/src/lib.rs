@@ -6,7 +6,8 @@
 //! [`mem_backend`] (implementations), [`keys`] (order-preserving key codecs), [`codec`]
 //! (versioned values), `index` (which index keys a record implies), [`store`] (reads, the
 //! writer lock, schema checks), [`txn`] (staged writes), `durability` (group commit) and
-//! `group_apply` (every write since the last flush applied to the backend as one batch).
+//! `group_apply` (every write since the last flush applied to the backend as one batch) and
+//! `user_cache` (decoded users, dropped at every write to Users).
 
 pub mod backend;
 pub mod codec;
@@ -20,6 +21,7 @@ pub mod mem_backend;
 pub mod sled_backend;
 pub mod store;
 pub mod txn;
+mod user_cache;
 
 pub use backend::{Backend, Op, Table};
 pub use deadline::Due;

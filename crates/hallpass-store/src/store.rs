@@ -39,6 +39,7 @@ use crate::index;
 use crate::keys::{self, meta};
 use crate::sled_backend::SledBackend;
 use crate::txn::Txn;
+use crate::user_cache::UserCache;
 
 /// The schema this build writes. Stored in Meta as 4 big-endian bytes (the one value without
 /// a version byte: it decides how everything else is read).
@@ -85,6 +86,8 @@ struct Inner {
     applying: AtomicU64,
     durability: Arc<Durability>,
     flusher: Option<JoinHandle<()>>,
+    /// Decoded users; [`Store::write`] invalidates it after any write to Users.
+    users: UserCache,
 }
 
 impl Drop for Inner {
@@ -230,6 +233,7 @@ impl Store {
                 applying: AtomicU64::new(0),
                 durability,
                 flusher: Some(flusher),
+                users: UserCache::new(),
             }),
         };
         // What the store held at open is on disk (sled recovers only flushed data).
@@ -316,7 +320,9 @@ impl Store {
     // ---- users ----
 
     pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.record(Table::Users, &keys::user(id))
+        self.inner
+            .users
+            .user(id, || self.record(Table::Users, &keys::user(id)))
     }
 
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
@@ -324,7 +330,9 @@ impl Store {
     }
 
     pub fn user_by_uid(&self, uid: u32) -> Result<Option<User>, StoreError> {
-        self.by_unique(Table::UsersByUid, &keys::uid(uid))
+        self.inner
+            .users
+            .user_by_uid(uid, || self.by_unique(Table::UsersByUid, &keys::uid(uid)))
     }
 
     /// The (not deleted) user with that login, from UsersByLogin.
@@ -879,6 +887,9 @@ impl Store {
         if ops.is_empty() {
             return Ok((value, CommitTicket(self.inner.durability.current())));
         }
+        let touches_users = ops
+            .iter()
+            .any(|op| matches!(op, Op::Put(Table::Users, ..) | Op::Delete(Table::Users, ..)));
         // The ticket this write will get, published before its changes become readable.
         self.inner
             .applying
@@ -889,6 +900,10 @@ impl Store {
                 .applying
                 .store(self.inner.durability.current(), Ordering::SeqCst);
             return Err(e.into());
+        }
+        if touches_users {
+            // After the changes became readable, before the writer learns the write is done.
+            self.inner.users.invalidate();
         }
         Ok((value, CommitTicket(self.inner.durability.written(event))))
     }

@@ -4,6 +4,7 @@
 mod durability;
 mod indexes;
 mod records;
+mod user_cache;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
