@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use hallpass_proto::framed_json;
+use hallpass_proto::{GrantView, Page, framed_json};
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 use tokio::net::{UnixListener, UnixStream};
@@ -18,18 +18,27 @@ use tokio::sync::oneshot;
 use crate::load::{Limit, Run, closed_loop};
 use crate::stats::{Latency, Samples};
 
-/// The echo floor's service: a handler that does nothing.
+/// The echo floor's service: handlers that do nothing but answer.
 #[tarpc::service]
 pub trait Echo {
     async fn echo(payload: u64) -> u64;
+    /// A page of grant views held in memory: the wire's cost of a `list_grants` answer
+    /// (encoding, framing, the client's decoding) without the store or the views behind it.
+    async fn page() -> Page<GrantView>;
 }
 
 #[derive(Clone)]
-struct EchoService;
+struct EchoService {
+    page: Arc<Page<GrantView>>,
+}
 
 impl Echo for EchoService {
     async fn echo(self, _: Context, payload: u64) -> u64 {
         payload
+    }
+
+    async fn page(self, _: Context) -> Page<GrantView> {
+        Page::clone(&self.page)
     }
 }
 
@@ -43,6 +52,20 @@ pub struct EchoServer {
 
 impl EchoServer {
     pub fn start(dir: &Path) -> anyhow::Result<EchoServer> {
+        Self::with_page(
+            dir,
+            Page {
+                items: Vec::new(),
+                next: None,
+            },
+        )
+    }
+
+    /// An echo server whose `page` answers `page`.
+    pub fn with_page(dir: &Path, page: Page<GrantView>) -> anyhow::Result<EchoServer> {
+        let service = EchoService {
+            page: Arc::new(page),
+        };
         let socket = dir.join("echo.sock");
         let listener = std::os::unix::net::UnixListener::bind(&socket)?;
         listener.set_nonblocking(true)?;
@@ -66,7 +89,7 @@ impl EchoServer {
                                 if let Ok((stream, _)) = accepted {
                                     tokio::spawn(
                                         BaseChannel::with_defaults(framed_json(stream))
-                                            .execute(EchoService.serve())
+                                            .execute(service.clone().serve())
                                             .for_each_concurrent(Some(64), |r| r),
                                     );
                                 }
@@ -87,17 +110,39 @@ impl EchoServer {
         Ok(EchoClient::new(tarpc::client::Config::default(), framed_json(stream)).spawn())
     }
 
-    /// `clients` connections, each calling echo back to back within `limit`.
-    pub async fn measure(&self, clients: usize, limit: Limit) -> anyhow::Result<Run> {
-        let mut cs = Vec::new();
-        for _ in 0..clients {
+    async fn clients(&self, n: usize) -> anyhow::Result<Vec<EchoClient>> {
+        let mut cs = Vec::with_capacity(n);
+        for _ in 0..n {
             cs.push(self.client().await?);
         }
-        closed_loop(cs, limit, |c: Arc<EchoClient>, _, i| async move {
-            let got = c.echo(tarpc::context::current(), i).await?;
-            anyhow::ensure!(got == i, "echo answered {got} to {i}");
-            Ok(())
-        })
+        Ok(cs)
+    }
+
+    /// `clients` connections, each calling echo back to back within `limit`.
+    pub async fn measure(&self, clients: usize, limit: Limit) -> anyhow::Result<Run> {
+        closed_loop(
+            self.clients(clients).await?,
+            limit,
+            |c: Arc<EchoClient>, _, i| async move {
+                let got = c.echo(tarpc::context::current(), i).await?;
+                anyhow::ensure!(got == i, "echo answered {got} to {i}");
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// `clients` connections, each asking for the held page back to back within `limit`.
+    pub async fn measure_page(&self, clients: usize, limit: Limit) -> anyhow::Result<Run> {
+        closed_loop(
+            self.clients(clients).await?,
+            limit,
+            |c: Arc<EchoClient>, _, _| async move {
+                let page = c.page(tarpc::context::current()).await?;
+                anyhow::ensure!(!page.items.is_empty(), "the page floor answered no items");
+                Ok(())
+            },
+        )
         .await
     }
 }
