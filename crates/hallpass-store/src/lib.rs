@@ -7,9 +7,10 @@
 //! (versioned values), `index` (which index keys a record implies), [`store`] (reads, the
 //! writer lock, schema checks), [`txn`] (staged writes), `durability` (group commit) and
 //! `group_apply` (every write since the last flush applied to the backend as one batch) and
-//! `user_cache` (decoded users, dropped at every write to Users).
+//! `cache` (decoded users and flows, dropped at every write to their table).
 
 pub mod backend;
+mod cache;
 pub mod codec;
 pub mod deadline;
 mod durability;
@@ -21,7 +22,6 @@ pub mod mem_backend;
 pub mod sled_backend;
 pub mod store;
 pub mod txn;
-mod user_cache;
 
 pub use backend::{Backend, Op, Table};
 pub use deadline::Due;

@@ -30,6 +30,7 @@ use hallpass_core::{
 };
 
 use crate::backend::{Backend, Op, ScanIter, Table};
+use crate::cache::Cache;
 use crate::codec;
 use crate::deadline::Due;
 use crate::durability::Durability;
@@ -39,7 +40,6 @@ use crate::index;
 use crate::keys::{self, meta};
 use crate::sled_backend::SledBackend;
 use crate::txn::Txn;
-use crate::user_cache::UserCache;
 
 /// The schema this build writes. Stored in Meta as 4 big-endian bytes (the one value without
 /// a version byte: it decides how everything else is read).
@@ -86,8 +86,11 @@ struct Inner {
     applying: AtomicU64,
     durability: Arc<Durability>,
     flusher: Option<JoinHandle<()>>,
-    /// Decoded users; [`Store::write`] invalidates it after any write to Users.
-    users: UserCache,
+    /// Decoded users by id and by OS uid, and flows by name; [`Store::write`] invalidates
+    /// each after any write to its table.
+    users: Cache<UserId, User>,
+    users_by_uid: Cache<u32, User>,
+    flows: Cache<FlowName, Flow>,
 }
 
 impl Drop for Inner {
@@ -233,7 +236,9 @@ impl Store {
                 applying: AtomicU64::new(0),
                 durability,
                 flusher: Some(flusher),
-                users: UserCache::new(),
+                users: Cache::new(),
+                users_by_uid: Cache::new(),
+                flows: Cache::new(),
             }),
         };
         // What the store held at open is on disk (sled recovers only flushed data).
@@ -322,7 +327,7 @@ impl Store {
     pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.inner
             .users
-            .user(id, || self.record(Table::Users, &keys::user(id)))
+            .get(id, || self.record(Table::Users, &keys::user(id)))
     }
 
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
@@ -331,8 +336,8 @@ impl Store {
 
     pub fn user_by_uid(&self, uid: u32) -> Result<Option<User>, StoreError> {
         self.inner
-            .users
-            .user_by_uid(uid, || self.by_unique(Table::UsersByUid, &keys::uid(uid)))
+            .users_by_uid
+            .get(uid, || self.by_unique(Table::UsersByUid, &keys::uid(uid)))
     }
 
     /// The (not deleted) user with that login, from UsersByLogin.
@@ -401,7 +406,14 @@ impl Store {
             .map(|r| {
                 let (k, _) = r?;
                 let id = Self::id_in(Table::UsersByRole, &k, 1)?;
-                self.indexed(Table::UsersByRole, &k, Table::Users, &id)
+                // Through the cache: every request routed to admins reads them all.
+                self.inner
+                    .users
+                    .get(UserId(u64::from_be_bytes(id)), || {
+                        self.indexed(Table::UsersByRole, &k, Table::Users, &id)
+                            .map(Some)
+                    })?
+                    .ok_or_else(|| StoreError::corrupt(Table::UsersByRole.name(), &k, "no user"))
             })
             .collect()
     }
@@ -461,7 +473,9 @@ impl Store {
     }
 
     pub fn flow(&self, name: &FlowName) -> Result<Option<Flow>, StoreError> {
-        self.record(Table::Flows, name.as_str().as_bytes())
+        self.inner.flows.get(name.clone(), || {
+            self.record(Table::Flows, name.as_str().as_bytes())
+        })
     }
 
     /// All flows, by name.
@@ -887,9 +901,12 @@ impl Store {
         if ops.is_empty() {
             return Ok((value, CommitTicket(self.inner.durability.current())));
         }
-        let touches_users = ops
-            .iter()
-            .any(|op| matches!(op, Op::Put(Table::Users, ..) | Op::Delete(Table::Users, ..)));
+        let touches = |table: Table| {
+            ops.iter().any(|op| match op {
+                Op::Put(t, ..) | Op::Delete(t, ..) => *t == table,
+            })
+        };
+        let (users, flows) = (touches(Table::Users), touches(Table::Flows));
         // The ticket this write will get, published before its changes become readable.
         self.inner
             .applying
@@ -901,9 +918,13 @@ impl Store {
                 .store(self.inner.durability.current(), Ordering::SeqCst);
             return Err(e.into());
         }
-        if touches_users {
-            // After the changes became readable, before the writer learns the write is done.
+        // After the changes became readable, before the writer learns the write is done.
+        if users {
             self.inner.users.invalidate();
+            self.inner.users_by_uid.invalidate();
+        }
+        if flows {
+            self.inner.flows.invalidate();
         }
         Ok((value, CommitTicket(self.inner.durability.written(event))))
     }

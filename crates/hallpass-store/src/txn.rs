@@ -216,8 +216,14 @@ impl<'a> Txn<'a> {
         self.record(Table::Bundles, name.as_str().as_bytes())
     }
 
+    /// The flow as this transaction sees it: staged here, or else the store's (decoded once
+    /// per change of the Flows table: the writer lock keeps it from changing meanwhile).
     pub fn flow(&self, name: &FlowName) -> Result<Option<Flow>, StoreError> {
-        self.record(Table::Flows, name.as_str().as_bytes())
+        let key = name.as_str().as_bytes();
+        if self.overlay.contains_key(&(Table::Flows, key.to_vec())) {
+            return self.record(Table::Flows, key);
+        }
+        self.store.flow(name)
     }
 
     pub fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {

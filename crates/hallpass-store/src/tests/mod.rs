@@ -1,10 +1,10 @@
 //! Store tests and the record fixtures they share. Invariant: every test uses a temporary sled
 //! (or an in-memory backend) and never a fixed path, and none synchronises by sleeping.
 
+mod cache;
 mod durability;
 mod indexes;
 mod records;
-mod user_cache;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

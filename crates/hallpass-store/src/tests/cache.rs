@@ -1,10 +1,11 @@
-//! The store's cache of decoded users never answers with what a finished write replaced.
+//! The store's caches of decoded users and flows never answer with what a finished write
+//! replaced.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hallpass_core::UserId;
-use hallpass_core::user::{OsAccount, UserStatus};
+use hallpass_core::user::{OsAccount, Role, UserStatus};
+use hallpass_core::{FlowName, UserId};
 
 use super::*;
 use crate::error::StoreError;
@@ -124,4 +125,72 @@ fn readers_racing_a_writer_never_see_a_user_older_than_the_last_finished_write()
             finished.store(v, Ordering::SeqCst);
         }
     });
+}
+
+#[test]
+fn a_cached_flow_is_read_again_after_a_write_changes_it_in_and_out_of_transactions() {
+    let s = Store::open_temporary().unwrap();
+    let name = FlowName::new("db").unwrap();
+    let mut f = flow("db");
+    s.write::<_, StoreError>(|t| t.put_flow(&f)).unwrap();
+    assert_eq!(s.flow(&name).unwrap().unwrap().description, "");
+    let (in_txn, _) = s.write::<_, StoreError>(|t| t.flow(&name)).unwrap();
+    assert_eq!(in_txn.unwrap().description, "");
+
+    f.description = "orders, read only".into();
+    s.write::<_, StoreError>(|t| t.put_flow(&f)).unwrap();
+    assert_eq!(
+        s.flow(&name).unwrap().unwrap().description,
+        "orders, read only"
+    );
+    let (in_txn, _) = s.write::<_, StoreError>(|t| t.flow(&name)).unwrap();
+    assert_eq!(in_txn.unwrap().description, "orders, read only");
+
+    // A transaction sees the flow it staged itself, and the cache is not fooled by it.
+    f.description = "staged".into();
+    let (staged, _) = s
+        .write::<_, StoreError>(|t| {
+            t.put_flow(&f)?;
+            t.flow(&name)
+        })
+        .unwrap();
+    assert_eq!(staged.unwrap().description, "staged");
+    assert_eq!(s.flow(&name).unwrap().unwrap().description, "staged");
+
+    // A transaction that fails after staging a change leaves the stored flow.
+    let mut never = f.clone();
+    never.description = "never stored".into();
+    s.write(|t| {
+        t.put_flow(&never)?;
+        Err::<(), _>(StoreError::Backend("refused".into()))
+    })
+    .unwrap_err();
+    assert_eq!(s.flow(&name).unwrap().unwrap().description, "staged");
+}
+
+#[test]
+fn the_admins_read_through_the_cache_follow_role_changes() {
+    let s = Store::open_temporary().unwrap();
+    let mut ada = user(1, "ada@example.com");
+    ada.role = Role::Admin;
+    put(&s, &ada);
+    put(&s, &user(2, "grace@example.com"));
+    let admins = |s: &Store| -> Vec<UserId> {
+        s.users_with_role(Role::Admin)
+            .unwrap()
+            .iter()
+            .map(|u| u.id)
+            .collect()
+    };
+    assert_eq!(admins(&s), vec![UserId(1)]);
+    let mut grace = user(2, "grace@example.com");
+    grace.role = Role::Admin;
+    put(&s, &grace);
+    assert_eq!(admins(&s), vec![UserId(1), UserId(2)]);
+    ada.name = "Ada Lovelace".into();
+    put(&s, &ada);
+    assert_eq!(
+        s.users_with_role(Role::Admin).unwrap()[0].name,
+        "Ada Lovelace"
+    );
 }
