@@ -243,3 +243,77 @@ fn a_clean_stop_leaves_a_snapshot_that_covers_the_run() {
         "grace@example.com"
     );
 }
+
+/// The scheduler sleeps until its next deadline and is woken only by a commit that writes an
+/// earlier one: a short grant made while it waits on a long one still ends on time.
+#[test]
+fn a_short_grant_made_while_the_scheduler_waits_on_a_long_one_ends_on_time() {
+    let d = Daemon::start();
+    let (grant, revoke, log) = recording_scripts(d.dir.path());
+    d.signup("admin@example.com", "Ada Admin");
+    // Two resources: access to one grant's resource is kept while another grant covers it.
+    sandbox_integration(&d, &grant, &revoke, "db:read,write");
+    d.ok(&[
+        "flows",
+        "create",
+        "quick",
+        "--everyone",
+        "--target",
+        "sandbox/db/read",
+        "--target",
+        "sandbox/db/write",
+        "--approval",
+        "auto",
+        "--max",
+        "1h",
+        "--default",
+        "2s",
+        "--no-justification",
+    ]);
+    let request = |resource: &str, duration: &str| -> u64 {
+        let req = d.json(
+            None,
+            &[
+                "request",
+                "--flow",
+                "quick",
+                "--resource",
+                resource,
+                "--duration",
+                duration,
+            ],
+        );
+        let id = req["id"].as_u64().expect("request id");
+        d.json(None, &["requests", "show", &id.to_string()])["grants"][0]["id"]
+            .as_u64()
+            .expect("grant")
+    };
+    let long = request("sandbox/db/write", "1h");
+    wait_until(
+        Duration::from_secs(20),
+        "the long grant to be active",
+        || grant_status(&d, long) == "active",
+    );
+    // A commit that writes no deadline (an invite) does not stop the scheduler's wait…
+    d.invite("grace@example.com", "Grace", "grantee");
+    // …and one that writes an earlier deadline ends it.
+    let short = request("sandbox/db/read", "2s");
+    wait_until(
+        Duration::from_secs(20),
+        "the short grant to be active",
+        || grant_status(&d, short) == "active",
+    );
+    let expires_at = d.json(None, &["grants", "show", &short.to_string()])["expires_at"]
+        .as_i64()
+        .expect("expires_at");
+    // Reads show a grant past its deadline as expired at once; the revocation is the test.
+    wait_until(
+        Duration::from_secs(10),
+        "the short grant's revocation",
+        || connector_log(&log).contains(&format!("revoke {short}")),
+    );
+    let late = hallpass_core::Clock::now(&hallpass_core::SystemClock).as_millis() - expires_at;
+    assert!(late < 3000, "revoked {late} ms after its deadline");
+    assert_eq!(grant_status(&d, long), "active");
+    assert!(!connector_log(&log).contains(&format!("revoke {long}")));
+}

@@ -38,6 +38,7 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
+        broker.scheduler_looks();
         let next = match step(&broker).await {
             Ok(next) => next,
             Err(e) => {
@@ -46,6 +47,9 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
                 Some(broker.now().plus(Duration::from_secs(1)))
             }
         };
+        if !broker.scheduler_sleeps(next) {
+            continue;
+        }
         let sleep = next.map(|t| broker.now().until(t));
         tokio::select! {
             _ = broker.scheduler_woken() => {}

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -91,6 +91,9 @@ struct Inner {
     users: Cache<UserId, User>,
     users_by_uid: Cache<u32, User>,
     flows: Cache<FlowName, Flow>,
+    /// The earliest deadline (Deadlines or Work) written since [`Store::take_earliest_written`]
+    /// last took it, in ms; `i64::MAX` for none.
+    earliest_written: AtomicI64,
 }
 
 impl Drop for Inner {
@@ -239,6 +242,7 @@ impl Store {
                 users: Cache::new(),
                 users_by_uid: Cache::new(),
                 flows: Cache::new(),
+                earliest_written: AtomicI64::new(i64::MAX),
             }),
         };
         // What the store held at open is on disk (sled recovers only flushed data).
@@ -907,6 +911,14 @@ impl Store {
             })
         };
         let (users, flows) = (touches(Table::Users), touches(Table::Flows));
+        let earliest = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Put(Table::Deadlines | Table::Work, k, _) => keys::parse_deadline(k),
+                _ => None,
+            })
+            .map(|(at, _)| at.0)
+            .min();
         // The ticket this write will get, published before its changes become readable.
         self.inner
             .applying
@@ -926,7 +938,29 @@ impl Store {
         if flows {
             self.inner.flows.invalidate();
         }
+        if let Some(at) = earliest {
+            self.inner.earliest_written.fetch_min(at, Ordering::SeqCst);
+        }
         Ok((value, CommitTicket(self.inner.durability.written(event))))
+    }
+
+    /// The earliest deadline a write has put (in Deadlines or Work) since the last
+    /// [`Store::take_earliest_written`], if any. Set after the write is readable, before it
+    /// returns, so a scheduler that took it before reading the deadline index and finds it
+    /// earlier than its own next deadline afterwards knows to look again.
+    pub fn earliest_written(&self) -> Option<Timestamp> {
+        match self.inner.earliest_written.load(Ordering::SeqCst) {
+            i64::MAX => None,
+            at => Some(Timestamp(at)),
+        }
+    }
+
+    /// [`Store::earliest_written`], reset to none.
+    pub fn take_earliest_written(&self) -> Option<Timestamp> {
+        match self.inner.earliest_written.swap(i64::MAX, Ordering::SeqCst) {
+            i64::MAX => None,
+            at => Some(Timestamp(at)),
+        }
     }
 
     /// The ticket covering every write whose changes a read may have seen so far, a write in
