@@ -125,7 +125,14 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
         // sled lets go of its lock from a background thread once the last handle is dropped;
         // holding it here makes sure the copy is of a closed store.
         let db = std::fs::File::open(store_path.join("db"))?;
-        db.lock()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Err(e) = db.try_lock() {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the bulk-loaded store is still locked after 10 s: {e}"
+            );
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
         copy_dir(&d.state_dir(), &crashed.state_dir())?;
     }
     // The floor, and what a clean stop does (`Store::refresh_snapshot`): an open that replays
@@ -166,7 +173,7 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
     );
     row(
         format!("spawn → all {overdue} revocations finished (seen)"),
-        &|r| format!("{} ({} finished)", r.finished.as_millis(), r.done),
+        &|r| format!("{} ms ({} finished)", r.finished.as_millis(), r.done),
     );
     row("RSS when serving".into(), &|r| mib(r.rss_ready));
     row("RSS after catching up / peak (VmHWM)".into(), &|r| {

@@ -1,6 +1,7 @@
 //! The broker: the daemon's shared state (store, clock, config) and the commit path every
 //! change goes through. Invariants: a change is acknowledged only after `Store::commit` made it
-//! durable; after every commit the event cursor and the scheduler are woken; store failures
+//! durable; after every commit the event cursor is woken, and the scheduler too when the commit
+//! wrote a deadline before the one it sleeps until; store failures
 //! reach clients only as an incident id that is also in the log.
 
 use std::collections::{BTreeSet, HashSet};
@@ -205,7 +206,8 @@ impl Broker {
         self.events.subscribe()
     }
 
-    /// Runs `f` as one durable store transaction, then wakes event readers and the scheduler.
+    /// Runs `f` as one durable store transaction, then wakes event readers (and the scheduler,
+    /// if `f` wrote a deadline before its next one).
     pub async fn commit<T>(
         &self,
         f: impl FnOnce(&mut Txn<'_>) -> Result<T, Fail>,
@@ -225,7 +227,8 @@ impl Broker {
         Ok(self.store.write(f)?.1)
     }
 
-    /// Waits until `ticket` is on disk, then wakes event readers and the scheduler.
+    /// Waits until `ticket` is on disk, then wakes event readers (and the scheduler, if a
+    /// deadline before its next one was written).
     pub async fn durable(&self, ticket: CommitTicket) -> Result<(), Fail> {
         self.store.durable(ticket).await?;
         self.after_commit();
@@ -334,5 +337,84 @@ impl Directory for StoreDirectory<'_> {
             .users_with_role(Role::Admin)
             .map(|v| v.into_iter().map(|u| u.id).collect())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
+mod tests {
+    use std::time::Duration;
+
+    use futures::FutureExt;
+    use hallpass_core::grant::Grant;
+    use hallpass_core::{GrantId, ManualClock, RequestId, Timestamp, UserId};
+
+    use super::*;
+
+    fn broker() -> Arc<Broker> {
+        let store = Store::open_temporary().unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp(0)));
+        Broker::new(store, clock, Config::default()).unwrap()
+    }
+
+    /// A grant owing its connector call from `at` (a deadline in the Work index).
+    async fn owe_work(b: &Broker, id: u64, at: i64) {
+        let g = Grant::new(
+            GrantId(id),
+            RequestId(1001),
+            UserId(1),
+            "pg/orders/read".parse().expect("target"),
+            Duration::from_secs(60),
+            Timestamp(at),
+        );
+        b.commit(|t| Ok(t.put_grant(&g)?)).await.unwrap();
+    }
+
+    fn woken(b: &Broker) -> bool {
+        b.scheduler_woken().now_or_never().is_some()
+    }
+
+    #[tokio::test]
+    async fn a_commit_wakes_the_sleeping_scheduler_only_for_an_earlier_deadline() {
+        let b = broker();
+        b.scheduler_looks();
+        assert!(b.scheduler_sleeps(Some(Timestamp(10_000))));
+        // No deadline, then a later one: it sleeps on.
+        let ada = User {
+            id: UserId(1),
+            email: "ada@example.com".into(),
+            name: "Ada".into(),
+            phone: None,
+            role: Role::Admin,
+            status: hallpass_core::user::UserStatus::Active,
+            os: None,
+            manager: None,
+            groups: BTreeSet::new(),
+            created_at: Timestamp(0),
+            ssh_keys: vec![],
+            company: String::new(),
+            login: None,
+            sources: Default::default(),
+        };
+        b.commit(|t| Ok(t.put_user(&ada)?)).await.unwrap();
+        owe_work(&b, 1, 20_000).await;
+        assert!(!woken(&b));
+        // An earlier one wakes it.
+        owe_work(&b, 2, 5_000).await;
+        assert!(woken(&b));
+    }
+
+    #[tokio::test]
+    async fn a_deadline_written_while_the_scheduler_looks_keeps_it_awake() {
+        let b = broker();
+        b.scheduler_looks();
+        // Written after the step read the indexes, before it chose to sleep until 10 s.
+        owe_work(&b, 1, 5_000).await;
+        assert!(!b.scheduler_sleeps(Some(Timestamp(10_000))));
+        // The next look starts afresh.
+        let _ = woken(&b);
+        b.scheduler_looks();
+        assert!(b.scheduler_sleeps(Some(Timestamp(10_000))));
+        assert!(!woken(&b));
     }
 }

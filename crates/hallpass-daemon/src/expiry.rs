@@ -1,7 +1,8 @@
 //! The scheduler: one task that sleeps until the next deadline in the store's deadline indexes
 //! (request timeouts, grant expiries and warnings; owed connector work, kept apart) or until
 //! woken, then acts.
-//! Invariants: no polling scans; every overdue item is handled at start-up before the daemon
+//! Invariants: no polling scans (a sleep ends at the next deadline, a wake, or after
+//! [`LONGEST_SLEEP`] to read the wall clock again); every overdue item is handled at start-up before the daemon
 //! serves; connector work for a grant runs at most once at a time; a failed revocation is
 //! retried with jittered exponential backoff for as long as it takes.
 
@@ -32,6 +33,12 @@ const QUEUED_PER_SLOT: usize = 8;
 /// recorded, with its own backoff) waits before it is tried again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
+/// The longest the scheduler sleeps before it reads the clock again. Deadlines are wall-clock
+/// times but tokio's timer runs on the monotonic clock, which stands still while the machine
+/// is suspended and ignores a wall clock set forward: without a bound a laptop's daemon could
+/// revoke late by the whole suspend. A look that finds nothing due costs two index reads.
+const LONGEST_SLEEP: Duration = Duration::from_secs(30);
+
 /// Runs until `stop` turns true.
 pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     loop {
@@ -50,16 +57,11 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
         if !broker.scheduler_sleeps(next) {
             continue;
         }
-        let sleep = next.map(|t| broker.now().until(t));
+        let sleep = next.map_or(LONGEST_SLEEP, |t| broker.now().until(t).min(LONGEST_SLEEP));
         tokio::select! {
             _ = broker.scheduler_woken() => {}
             _ = stop.changed() => {}
-            _ = async {
-                match sleep {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending::<()>().await,
-                }
-            } => {}
+            _ = tokio::time::sleep(sleep) => {}
         }
     }
 }

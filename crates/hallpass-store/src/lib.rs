@@ -6,8 +6,8 @@
 //! [`mem_backend`] (implementations), [`keys`] (order-preserving key codecs), [`codec`]
 //! (versioned values), `index` (which index keys a record implies), [`store`] (reads, the
 //! writer lock, schema checks), [`txn`] (staged writes), `durability` (group commit) and
-//! `group_apply` (every write since the last flush applied to the backend as one batch) and
-//! `cache` (decoded users and flows, dropped at every write to their table).
+//! `group_apply` (every write since the last flush applied to the backend as one batch);
+//! `cache` keeps decoded users and flows, dropped at every write to their table.
 
 pub mod backend;
 mod cache;

@@ -176,7 +176,7 @@ impl Store {
     /// handle on the store has been dropped. sled 0.34 writes the snapshot of its page table
     /// only when it opens a database, so each open replays every log write since the previous
     /// one: a daemon that served for a while would pay for all its writes at its next start
-    /// (1.5–1.9 s at 1M grants after a bulk load, against 0.2 s with a fresh snapshot;
+    /// (1.2–1.9 s at 1M grants after a bulk load, against 0.2 s with a fresh snapshot;
     /// BENCHMARKS.md). Called after a clean stop, this moves that replay from the next start
     /// to the stop. A crash skips it and costs nothing but the slower next start.
     pub fn refresh_snapshot(path: &Path, opts: StoreOptions) -> Result<(), StoreError> {
@@ -417,7 +417,9 @@ impl Store {
                         self.indexed(Table::UsersByRole, &k, Table::Users, &id)
                             .map(Some)
                     })?
-                    .ok_or_else(|| StoreError::corrupt(Table::UsersByRole.name(), &k, "no user"))
+                    .ok_or_else(|| {
+                        StoreError::corrupt(Table::UsersByRole.name(), &k, "points to no user")
+                    })
             })
             .collect()
     }
@@ -949,18 +951,17 @@ impl Store {
     /// returns, so a scheduler that took it before reading the deadline index and finds it
     /// earlier than its own next deadline afterwards knows to look again.
     pub fn earliest_written(&self) -> Option<Timestamp> {
-        match self.inner.earliest_written.load(Ordering::SeqCst) {
-            i64::MAX => None,
-            at => Some(Timestamp(at)),
-        }
+        Self::deadline_mark(self.inner.earliest_written.load(Ordering::SeqCst))
     }
 
-    /// [`Store::earliest_written`], reset to none.
+    /// [`Store::earliest_written`], reset to none. The scheduler is its one caller: it takes
+    /// the mark before each look at the deadline indexes.
     pub fn take_earliest_written(&self) -> Option<Timestamp> {
-        match self.inner.earliest_written.swap(i64::MAX, Ordering::SeqCst) {
-            i64::MAX => None,
-            at => Some(Timestamp(at)),
-        }
+        Self::deadline_mark(self.inner.earliest_written.swap(i64::MAX, Ordering::SeqCst))
+    }
+
+    fn deadline_mark(ms: i64) -> Option<Timestamp> {
+        (ms != i64::MAX).then_some(Timestamp(ms))
     }
 
     /// The ticket covering every write whose changes a read may have seen so far, a write in

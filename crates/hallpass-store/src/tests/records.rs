@@ -403,16 +403,18 @@ fn refreshing_the_snapshot_covers_the_writes_since_the_last_open() {
         .unwrap();
     }
     drop(Store::open(&path, opts).unwrap());
-    let [before] = snapshot_files(&path).try_into().unwrap();
-    {
+    let before = {
         let s = Store::open(&path, opts).unwrap();
+        // What this open left, before its writes.
+        let [before] = snapshot_files(&path).try_into().unwrap();
         s.write(|t| {
             t.put_user(&user(2, "grace@example.com"))?;
             ok(())
         })
         .unwrap();
         s.flush().unwrap();
-    }
+        before
+    };
     Store::refresh_snapshot(&path, opts).unwrap();
     let [after] = snapshot_files(&path).try_into().unwrap();
     assert!(
@@ -429,6 +431,7 @@ fn refreshing_the_snapshot_of_a_store_in_use_names_the_path_and_changes_nothing(
     let path = dir.path().join("db");
     let s = Store::open(&path, SMALL_CACHE).unwrap();
     let snaps = snapshot_files(&path);
+    // Waits out sled's lock for its full 3 s (a lock held by a live handle never frees).
     let err = Store::refresh_snapshot(&path, SMALL_CACHE).unwrap_err();
     assert!(
         err.to_string().contains(&path.display().to_string()),
