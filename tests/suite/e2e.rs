@@ -17,6 +17,24 @@ fn connector_log(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// Flow `quick`: anyone, auto-approved, 2 s by default and up to 1 h, on `targets`.
+fn quick_flow(d: &Daemon, targets: &[&str]) {
+    let mut args = vec!["flows", "create", "quick", "--everyone"];
+    for t in targets {
+        args.extend(["--target", t]);
+    }
+    args.extend([
+        "--approval",
+        "auto",
+        "--max",
+        "1h",
+        "--default",
+        "2s",
+        "--no-justification",
+    ]);
+    d.ok(&args);
+}
+
 #[test]
 fn signup_invite_request_approve_expire_and_audit() {
     let d = Daemon::start();
@@ -137,21 +155,7 @@ fn grants_that_expire_while_the_daemon_is_down_are_revoked_at_start() {
     let (grant, revoke, log) = recording_scripts(d.dir.path());
     d.signup("admin@example.com", "Ada Admin");
     sandbox_integration(&d, &grant, &revoke, "db:read");
-    d.ok(&[
-        "flows",
-        "create",
-        "quick",
-        "--everyone",
-        "--target",
-        "sandbox/db/read",
-        "--approval",
-        "auto",
-        "--max",
-        "1h",
-        "--default",
-        "2s",
-        "--no-justification",
-    ]);
+    quick_flow(&d, &["sandbox/db/read"]);
     let req = d.json(
         None,
         &[
@@ -162,10 +166,7 @@ fn grants_that_expire_while_the_daemon_is_down_are_revoked_at_start() {
             "sandbox/db/read",
         ],
     );
-    let id = req["id"].as_u64().expect("request id");
-    let grant_id = d.json(None, &["requests", "show", &id.to_string()])["grants"][0]["id"]
-        .as_u64()
-        .expect("grant");
+    let grant_id = d.first_grant(req["id"].as_u64().expect("request id"));
     wait_until(Duration::from_secs(20), "activation", || {
         grant_status(&d, grant_id) == "active"
     });
@@ -254,40 +255,9 @@ fn a_short_grant_made_while_the_scheduler_waits_on_a_long_one_ends_on_time() {
     d.signup("admin@example.com", "Ada Admin");
     // Two resources: access to one grant's resource is kept while another grant covers it.
     sandbox_integration(&d, &grant, &revoke, "db:read,write");
-    d.ok(&[
-        "flows",
-        "create",
-        "quick",
-        "--everyone",
-        "--target",
-        "sandbox/db/read",
-        "--target",
-        "sandbox/db/write",
-        "--approval",
-        "auto",
-        "--max",
-        "1h",
-        "--default",
-        "2s",
-        "--no-justification",
-    ]);
+    quick_flow(&d, &["sandbox/db/read", "sandbox/db/write"]);
     let request = |resource: &str, duration: &str| -> u64 {
-        let req = d.json(
-            None,
-            &[
-                "request",
-                "--flow",
-                "quick",
-                "--resource",
-                resource,
-                "--duration",
-                duration,
-            ],
-        );
-        let id = req["id"].as_u64().expect("request id");
-        d.json(None, &["requests", "show", &id.to_string()])["grants"][0]["id"]
-            .as_u64()
-            .expect("grant")
+        d.first_grant(d.request("quick", resource, duration, "test"))
     };
     let long = request("sandbox/db/write", "1h");
     wait_until(

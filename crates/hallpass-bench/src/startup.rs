@@ -71,12 +71,9 @@ async fn expiry_audit(
 
 pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
     let dir = env.workdir()?;
-    let mut d = Daemon::new(
-        &env.hallpassd,
-        &dir.path().join("daemon"),
-        args.cache_mb,
-        "",
-    )?;
+    let daemon =
+        |name: &str| Daemon::new(&env.hallpassd, &dir.path().join(name), args.cache_mb, "");
+    let mut d = daemon("daemon")?;
     d.spawn()?;
     let (admin, _) = d.wait_ready(Duration::from_secs(20)).await?;
     fixture::prepare(&admin, args.connector).await?;
@@ -84,7 +81,7 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
     d.stop()?;
 
     // Bulk-load: overdue grants ended in the last minute; the rest end in the next day.
-    let store_path = d.state_dir().join("store");
+    let store_path = hallpass_daemon::server::store_path(&d.state_dir());
     let opts = StoreOptions {
         cache_bytes: args.cache_mb << 20,
     };
@@ -115,12 +112,7 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
     // sled writes its page-table snapshot only when it opens a store, so the first open after
     // the load replays its whole log, as the first start after a crash of a daemon that wrote
     // the grants itself would. A copy keeps that state for the second daemon.
-    let mut crashed = Daemon::new(
-        &env.hallpassd,
-        &dir.path().join("daemon-crashed"),
-        args.cache_mb,
-        "",
-    )?;
+    let mut crashed = daemon("daemon-crashed")?;
     {
         // sled lets go of its lock from a background thread once the last handle is dropped;
         // holding it here makes sure the copy is of a closed store.

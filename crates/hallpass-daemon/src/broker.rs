@@ -346,6 +346,7 @@ mod tests {
     use std::time::Duration;
 
     use futures::FutureExt;
+    use hallpass_core::audit::AuditEntry;
     use hallpass_core::grant::Grant;
     use hallpass_core::{GrantId, ManualClock, RequestId, Timestamp, UserId};
 
@@ -380,23 +381,12 @@ mod tests {
         b.scheduler_looks();
         assert!(b.scheduler_sleeps(Some(Timestamp(10_000))));
         // No deadline, then a later one: it sleeps on.
-        let ada = User {
-            id: UserId(1),
-            email: "ada@example.com".into(),
-            name: "Ada".into(),
-            phone: None,
-            role: Role::Admin,
-            status: hallpass_core::user::UserStatus::Active,
-            os: None,
-            manager: None,
-            groups: BTreeSet::new(),
-            created_at: Timestamp(0),
-            ssh_keys: vec![],
-            company: String::new(),
-            login: None,
-            sources: Default::default(),
-        };
-        b.commit(|t| Ok(t.put_user(&ada)?)).await.unwrap();
+        b.commit(|t| {
+            let e = AuditEntry::new(Actor::System, Source::System, "test.note", "-", "");
+            Ok(t.audit(Timestamp(0), e)?)
+        })
+        .await
+        .unwrap();
         owe_work(&b, 1, 20_000).await;
         assert!(!woken(&b));
         // An earlier one wakes it.

@@ -1,5 +1,5 @@
-//! Decoded records for the reads nearly every RPC makes: the caller by OS uid, the holder each
-//! view names, the flow each request goes through. Decoding a user's JSON was a sixth of the
+//! Decoded records for the reads nearly every RPC makes: the caller (found by OS uid), the
+//! holder each view names, the flow each request goes through. Decoding a user's JSON was a sixth of the
 //! daemon's time serving `get_grant`, and a flow's a fifteenth of a `submit_request`
 //! (BENCHMARKS.md, reads and writes).
 //!

@@ -59,6 +59,39 @@ impl Default for StoreOptions {
     }
 }
 
+/// What a write's ops change that readers outside the store keep track of.
+struct Touched {
+    users: bool,
+    flows: bool,
+    /// The earliest deadline (ms) put in Deadlines or Work.
+    earliest_deadline: Option<i64>,
+}
+
+impl Touched {
+    fn by(ops: &[Op]) -> Touched {
+        let mut t = Touched {
+            users: false,
+            flows: false,
+            earliest_deadline: None,
+        };
+        for op in ops {
+            let (Op::Put(table, key, _) | Op::Delete(table, key)) = op;
+            match table {
+                Table::Users => t.users = true,
+                Table::Flows => t.flows = true,
+                Table::Deadlines | Table::Work if matches!(op, Op::Put(..)) => {
+                    if let Some((at, _)) = keys::parse_deadline(key) {
+                        t.earliest_deadline =
+                            Some(t.earliest_deadline.map_or(at.0, |e| e.min(at.0)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        t
+    }
+}
+
 /// Identifies one applied write; pass it to [`Store::durable`] to wait until it is on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CommitTicket(pub u64);
@@ -86,10 +119,12 @@ struct Inner {
     applying: AtomicU64,
     durability: Arc<Durability>,
     flusher: Option<JoinHandle<()>>,
-    /// Decoded users by id and by OS uid, and flows by name; [`Store::write`] invalidates
-    /// each after any write to its table.
+    /// Decoded users by id (every user lookup, whatever index found the id), the user bound to
+    /// each OS uid (every RPC's caller: its index read contends with the writers for the group
+    /// apply's pending set), and flows by name; [`Store::write`] invalidates each after any
+    /// write to its table (Users for the first two).
     users: Cache<UserId, User>,
-    users_by_uid: Cache<u32, User>,
+    uids: Cache<u32, UserId>,
     flows: Cache<FlowName, Flow>,
     /// The earliest deadline (Deadlines or Work) written since [`Store::take_earliest_written`]
     /// last took it, in ms; `i64::MAX` for none.
@@ -240,7 +275,7 @@ impl Store {
                 durability,
                 flusher: Some(flusher),
                 users: Cache::new(),
-                users_by_uid: Cache::new(),
+                uids: Cache::new(),
                 flows: Cache::new(),
                 earliest_written: AtomicI64::new(i64::MAX),
             }),
@@ -295,17 +330,28 @@ impl Store {
         table: Table,
         key: &[u8],
     ) -> Result<T, StoreError> {
-        self.record(table, key)?.ok_or_else(|| {
-            StoreError::corrupt(
-                index.name(),
-                index_key,
-                format!(
-                    "points to a missing record {} in {}",
-                    hex::encode(key),
-                    table.name()
-                ),
-            )
-        })
+        self.record(table, key)?
+            .ok_or_else(|| Self::missing(index, index_key, table, key))
+    }
+
+    /// The user an index entry points to (through the user cache); a missing one is corruption.
+    fn indexed_user(&self, index: Table, index_key: &[u8], id: &[u8]) -> Result<User, StoreError> {
+        let user = keys::read_u64(id, 0)
+            .ok_or_else(|| StoreError::corrupt(index.name(), index_key, "holds no user id"))?;
+        self.user(UserId(user))?
+            .ok_or_else(|| Self::missing(index, index_key, Table::Users, id))
+    }
+
+    fn missing(index: Table, index_key: &[u8], table: Table, key: &[u8]) -> StoreError {
+        StoreError::corrupt(
+            index.name(),
+            index_key,
+            format!(
+                "points to a missing record {} in {}",
+                hex::encode(key),
+                table.name()
+            ),
+        )
     }
 
     fn all<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>, StoreError> {
@@ -339,9 +385,19 @@ impl Store {
     }
 
     pub fn user_by_uid(&self, uid: u32) -> Result<Option<User>, StoreError> {
-        self.inner
-            .users_by_uid
-            .get(uid, || self.by_unique(Table::UsersByUid, &keys::uid(uid)))
+        let key = keys::uid(uid);
+        let id = self.inner.uids.get(uid, || {
+            Ok(self.by_unique(Table::UsersByUid, &key)?.map(|u| u.id))
+        })?;
+        match id {
+            Some(id) => self
+                .user(id)?
+                .ok_or_else(|| {
+                    Self::missing(Table::UsersByUid, &key, Table::Users, &keys::user(id))
+                })
+                .map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The (not deleted) user with that login, from UsersByLogin.
@@ -387,7 +443,7 @@ impl Store {
     fn by_unique(&self, index: Table, key: &[u8]) -> Result<Option<User>, StoreError> {
         match self.inner.backend.get(index, key)? {
             None => Ok(None),
-            Some(id) => self.indexed(index, key, Table::Users, &id).map(Some),
+            Some(id) => self.indexed_user(index, key, &id).map(Some),
         }
     }
 
@@ -410,16 +466,7 @@ impl Store {
             .map(|r| {
                 let (k, _) = r?;
                 let id = Self::id_in(Table::UsersByRole, &k, 1)?;
-                // Through the cache: every request routed to admins reads them all.
-                self.inner
-                    .users
-                    .get(UserId(u64::from_be_bytes(id)), || {
-                        self.indexed(Table::UsersByRole, &k, Table::Users, &id)
-                            .map(Some)
-                    })?
-                    .ok_or_else(|| {
-                        StoreError::corrupt(Table::UsersByRole.name(), &k, "points to no user")
-                    })
+                self.indexed_user(Table::UsersByRole, &k, &id)
             })
             .collect()
     }
@@ -907,20 +954,7 @@ impl Store {
         if ops.is_empty() {
             return Ok((value, CommitTicket(self.inner.durability.current())));
         }
-        let touches = |table: Table| {
-            ops.iter().any(|op| match op {
-                Op::Put(t, ..) | Op::Delete(t, ..) => *t == table,
-            })
-        };
-        let (users, flows) = (touches(Table::Users), touches(Table::Flows));
-        let earliest = ops
-            .iter()
-            .filter_map(|op| match op {
-                Op::Put(Table::Deadlines | Table::Work, k, _) => keys::parse_deadline(k),
-                _ => None,
-            })
-            .map(|(at, _)| at.0)
-            .min();
+        let touched = Touched::by(&ops);
         // The ticket this write will get, published before its changes become readable.
         self.inner
             .applying
@@ -933,14 +967,14 @@ impl Store {
             return Err(e.into());
         }
         // After the changes became readable, before the writer learns the write is done.
-        if users {
+        if touched.users {
             self.inner.users.invalidate();
-            self.inner.users_by_uid.invalidate();
+            self.inner.uids.invalidate();
         }
-        if flows {
+        if touched.flows {
             self.inner.flows.invalidate();
         }
-        if let Some(at) = earliest {
+        if let Some(at) = touched.earliest_deadline {
             self.inner.earliest_written.fetch_min(at, Ordering::SeqCst);
         }
         Ok((value, CommitTicket(self.inner.durability.written(event))))

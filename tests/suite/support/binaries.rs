@@ -227,6 +227,14 @@ impl Daemon {
         r["id"].as_u64().expect("a request id")
     }
 
+    /// The id of the first grant request `request` made (an auto flow makes it at once).
+    pub fn first_grant(&self, request: u64) -> u64 {
+        let shown = self.json(None, &["requests", "show", &request.to_string()]);
+        shown["grants"][0]["id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("request {request} made no grant: {shown}"))
+    }
+
     /// Runs the CLI with `--json` and parses stdout.
     pub fn json(&self, uid: Option<(u32, u32)>, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["--json"];

@@ -341,21 +341,27 @@ fn snapshot_files(path: &std::path::Path) -> Vec<String> {
     names
 }
 
-#[test]
-fn a_store_killed_while_sled_wrote_a_snapshot_opens_with_its_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    let opts = SMALL_CACHE;
+/// A closed store at `dir/db` holding Ada, with a finished sled snapshot that covers her
+/// (sled writes one when it opens a database with a log).
+fn closed_store_with_ada(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("db");
     {
-        let s = Store::open(&path, opts).unwrap();
+        let s = Store::open(&path, SMALL_CACHE).unwrap();
         s.write(|t| {
             t.put_user(&user(1, "ada@example.com"))?;
             ok(())
         })
         .unwrap();
     }
-    // sled writes a snapshot when it opens a database with a log.
-    drop(Store::open(&path, opts).unwrap());
+    drop(Store::open(&path, SMALL_CACHE).unwrap());
+    path
+}
+
+#[test]
+fn a_store_killed_while_sled_wrote_a_snapshot_opens_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = closed_store_with_ada(dir.path());
+    let opts = SMALL_CACHE;
     // What a SIGKILL in the middle of sled's snapshot write leaves: the finished snapshot,
     // and beside it the first half of the next one, not yet renamed.
     let snaps = snapshot_files(&path);
@@ -392,17 +398,8 @@ fn snapshot_lsn(name: &str) -> u64 {
 #[test]
 fn refreshing_the_snapshot_covers_the_writes_since_the_last_open() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
+    let path = closed_store_with_ada(dir.path());
     let opts = SMALL_CACHE;
-    {
-        let s = Store::open(&path, opts).unwrap();
-        s.write(|t| {
-            t.put_user(&user(1, "ada@example.com"))?;
-            ok(())
-        })
-        .unwrap();
-    }
-    drop(Store::open(&path, opts).unwrap());
     let before = {
         let s = Store::open(&path, opts).unwrap();
         // What this open left, before its writes.
