@@ -475,9 +475,7 @@ fn an_admin_sets_up_postgres_and_a_grantee_connects_with_the_cli() {
         ],
     );
     let id = req["id"].as_u64().expect("request id");
-    let grant = d.json(None, &["requests", "show", &id.to_string()])["grants"][0]["id"]
-        .as_u64()
-        .expect("a grant");
+    let grant = d.first_grant(id);
     let g = format!("G-{grant}");
     wait_until(
         Duration::from_secs(20),

@@ -47,10 +47,7 @@ fn request(d: &Daemon, reason: &str) -> u64 {
         ],
     );
     let id = req["id"].as_u64().unwrap_or_else(|| panic!("no id: {req}"));
-    let shown = d.json(None, &["requests", "show", &id.to_string()]);
-    shown["grants"][0]["id"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("the auto flow made no grant: {shown}"))
+    d.first_grant(id)
 }
 
 fn wait_status(d: &Daemon, id: u64, want: &str) {
