@@ -1,15 +1,21 @@
 //! Floors measured in the same run as the figures they bound: a do-nothing tarpc service over
-//! a unix socket (framed exactly like hallpass, with `hallpass_proto::framed_json`), and raw
-//! sled writes and flushes (the one place outside hallpass-store that imports sled: a floor
-//! must be sled without hallpass). Invariant: a floor does the same kind of work as the figure
-//! it is compared with, minus everything hallpass adds.
+//! a unix socket (framed exactly like hallpass, with `hallpass_proto::framed_json`), the same
+//! service committing one write through a `hallpass_store::Store` (the wire and the store with
+//! no broker between them), and raw sled writes and flushes (the one place outside
+//! hallpass-store that imports sled: a floor must be sled without hallpass). Invariant: a floor
+//! does the same kind of work as the figure it is compared with, minus everything hallpass
+//! adds.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use hallpass_core::audit::{Actor, AuditEntry, Source};
+use hallpass_core::grant::Grant;
+use hallpass_core::{Clock, RequestId, SystemClock, UserId};
 use hallpass_proto::{GrantView, Page, framed_json};
+use hallpass_store::{Store, StoreError};
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 use tokio::net::{UnixListener, UnixStream};
@@ -25,11 +31,32 @@ pub trait Echo {
     /// A page of grant views held in memory: the wire's cost of a `list_grants` answer
     /// (encoding, framing, the client's decoding) without the store or the views behind it.
     async fn page() -> Page<GrantView>;
+    /// One write committed through the store behind the service, answered after its flush
+    /// (see [`commit_grant`]); answers `i`.
+    async fn commit(i: u64) -> Result<u64, String>;
 }
 
 #[derive(Clone)]
 struct EchoService {
     page: Arc<Page<GrantView>>,
+    store: Option<Arc<Store>>,
+}
+
+impl EchoService {
+    fn new(page: Page<GrantView>, store: Option<Arc<Store>>) -> EchoService {
+        EchoService {
+            page: Arc::new(page),
+            store,
+        }
+    }
+
+    fn empty(store: Option<Arc<Store>>) -> EchoService {
+        let page = Page {
+            items: Vec::new(),
+            next: None,
+        };
+        EchoService::new(page, store)
+    }
 }
 
 impl Echo for EchoService {
@@ -40,6 +67,44 @@ impl Echo for EchoService {
     async fn page(self, _: Context) -> Page<GrantView> {
         Page::clone(&self.page)
     }
+
+    async fn commit(self, _: Context, i: u64) -> Result<u64, String> {
+        let store = self.store.ok_or("this echo server has no store")?;
+        commit_grant(&store, i).await.map_err(|e| e.to_string())?;
+        Ok(i)
+    }
+}
+
+/// One durable write the size of a small hallpass state change: a new grant with its indexes
+/// and deadline and an audit event (8 keys in 7 tables, one transaction), acknowledged after
+/// the group commit's flush covers it.
+pub async fn commit_grant(store: &Store, i: u64) -> Result<(), StoreError> {
+    let now = SystemClock.now();
+    store
+        .commit(|tx| {
+            let id = tx.next_grant_id()?;
+            let g = Grant::new(
+                id,
+                RequestId(1),
+                UserId(1 + i % 256),
+                crate::fixture::target(i as usize),
+                Duration::from_secs(3600),
+                now,
+            );
+            tx.put_grant(&g)?;
+            tx.audit(
+                now,
+                AuditEntry::new(
+                    Actor::System,
+                    Source::System,
+                    "bench.write",
+                    id,
+                    "benchmark write",
+                ),
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .await
 }
 
 /// An echo server on its own runtime (as many workers as cores, like hallpassd's), serving
@@ -52,20 +117,20 @@ pub struct EchoServer {
 
 impl EchoServer {
     pub fn start(dir: &Path) -> anyhow::Result<EchoServer> {
-        Self::with_page(
-            dir,
-            Page {
-                items: Vec::new(),
-                next: None,
-            },
-        )
+        Self::serve(dir, EchoService::empty(None))
     }
 
     /// An echo server whose `page` answers `page`.
     pub fn with_page(dir: &Path, page: Page<GrantView>) -> anyhow::Result<EchoServer> {
-        let service = EchoService {
-            page: Arc::new(page),
-        };
+        Self::serve(dir, EchoService::new(page, None))
+    }
+
+    /// An echo server whose `commit` writes through `store`.
+    pub fn with_store(dir: &Path, store: Arc<Store>) -> anyhow::Result<EchoServer> {
+        Self::serve(dir, EchoService::empty(Some(store)))
+    }
+
+    fn serve(dir: &Path, service: EchoService) -> anyhow::Result<EchoServer> {
         let socket = dir.join("echo.sock");
         let listener = std::os::unix::net::UnixListener::bind(&socket)?;
         listener.set_nonblocking(true)?;
@@ -126,6 +191,24 @@ impl EchoServer {
             |c: Arc<EchoClient>, _, i| async move {
                 let got = c.echo(tarpc::context::current(), i).await?;
                 anyhow::ensure!(got == i, "echo answered {got} to {i}");
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// `clients` connections, each committing writes back to back within `limit`.
+    pub async fn measure_commit(&self, clients: usize, limit: Limit) -> anyhow::Result<Run> {
+        closed_loop(
+            self.clients(clients).await?,
+            limit,
+            move |c: Arc<EchoClient>, ci, i| async move {
+                let i = i * clients as u64 + ci as u64;
+                let got = c
+                    .commit(tarpc::context::current(), i)
+                    .await?
+                    .map_err(anyhow::Error::msg)?;
+                anyhow::ensure!(got == i, "commit answered {got} to {i}");
                 Ok(())
             },
         )
@@ -246,4 +329,45 @@ pub fn sled_batched_txn(dir: &Path, batch: u64, secs: f64) -> anyhow::Result<f64
         db.flush()?;
     }
     Ok(crate::stats::rate(n, start.elapsed()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // in tests a panic is the failure report
+mod tests {
+    use super::*;
+    use hallpass_core::GrantId;
+    use hallpass_store::StoreOptions;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_commit_floor_acknowledges_each_write_after_it_is_in_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("store"),
+            StoreOptions {
+                cache_bytes: 1 << 20,
+            },
+        )
+        .unwrap();
+        let server = EchoServer::with_store(dir.path(), Arc::new(store.clone())).unwrap();
+        let limit = Limit {
+            duration: Duration::from_secs(60),
+            ops_per_client: 3,
+        };
+        let run = server.measure_commit(2, limit).await.unwrap();
+        assert_eq!(run.ops, 6);
+        for id in 1..=6 {
+            let g = store.grant(GrantId(id)).unwrap();
+            assert!(g.is_some_and(|g| store.grant_unflushed(g.id).is_none()));
+        }
+        assert!(store.grant(GrantId(7)).unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_echo_server_without_a_store_refuses_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = EchoServer::start(dir.path()).unwrap();
+        let client = server.client().await.unwrap();
+        let answer = client.commit(tarpc::context::current(), 1).await.unwrap();
+        assert_eq!(answer.unwrap_err(), "this echo server has no store");
+    }
 }

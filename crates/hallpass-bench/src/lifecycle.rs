@@ -219,6 +219,13 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
     }
     drop(echo);
     let sled = floor::sled_txn_flush(dir.path(), 400)?;
+    // What concurrency costs the durable steps without the broker: the same clients each
+    // committing one write at a time through a tarpc service and a store.
+    let mut commit_at = HashMap::new();
+    for &c in &args.clients {
+        let (_, l) = crate::writes::rpc_store_commits(dir.path(), c, args.secs.min(3.0)).await?;
+        commit_at.insert(c, l);
+    }
 
     let mut floors = Table::new(
         "lifecycle floors (same run)",
@@ -229,6 +236,12 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
         floors.row(lat_row(&format!("tarpc echo round trip, {c} client(s)"), l));
     }
     floors.row(lat_row("sled 2-tree transaction + flush", &sled));
+    for &c in &args.clients {
+        floors.row(lat_row(
+            &format!("tarpc + durable Store::commit, {c} client(s)"),
+            &commit_at[&c],
+        ));
+    }
 
     let mut tables = vec![floors];
     let mut short = Vec::new();
@@ -248,6 +261,7 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
             let (echo_l, _) = echo_at[&c];
             let floor_p50 = 3.0 * echo_l.p50_us + 3.0 * sled.p50_us;
             let floor_p99 = 3.0 * echo_l.p99_us + 3.0 * sled.p99_us;
+            let shared_p50 = 3.0 * commit_at[&c].p50_us;
             let total = steps.total.summary();
             let per_sec = crate::stats::rate(n, elapsed);
             let mut t = Table::new(
@@ -267,11 +281,13 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
             t.row(lat_row("request → approve → active", &total));
             t.row(lat_row("release", &steps.release.summary()));
             t.note(format!(
-                "Floor = 3 × echo + 3 × sled txn+flush = {} p50, {} p99; request → approve → active is {} of it at p50 and {} at p99.",
+                "Floor = 3 × echo + 3 × sled txn+flush = {} p50, {} p99; request → approve → active is {} of it at p50 and {} at p99. With {c} client(s) committing at once through tarpc and a store alone, 3 commits take {} p50, and request → approve → active is {} of that.",
                 show_us(floor_p50),
                 show_us(floor_p99),
                 show_ratio(total.p50_us / floor_p50),
-                show_ratio(total.p99_us / floor_p99)
+                show_ratio(total.p99_us / floor_p99),
+                show_us(shared_p50),
+                show_ratio(total.p50_us / shared_p50)
             ));
             if kind == ConnectorKind::Noop {
                 if total.p50_us > 2000.0 {
@@ -306,6 +322,8 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
                 "floor_p99_us": floor_p99,
                 "ratio_p50": total.p50_us / floor_p50,
                 "ratio_p99": total.p99_us / floor_p99,
+                "floor_concurrent_commit_p50_us": shared_p50,
+                "ratio_concurrent_commit_p50": total.p50_us / shared_p50,
             }));
             tables.push(t);
         }
@@ -316,11 +334,16 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
         .iter()
         .map(|c| json!({"clients": c, "latency": echo_at[c].0, "per_sec": echo_at[c].1}))
         .collect();
+    let commit_json: Vec<_> = args
+        .clients
+        .iter()
+        .map(|c| json!({"clients": c, "latency": commit_at[c]}))
+        .collect();
     Ok(Outcome {
         name: "lifecycle",
         tables,
         json: json!({
-            "floors": {"echo": echo_json, "sled_txn_flush": sled},
+            "floors": {"echo": echo_json, "sled_txn_flush": sled, "rpc_store_commit": commit_json},
             "runs": results,
         }),
         short_of_targets: short,

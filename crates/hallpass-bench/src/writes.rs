@@ -2,12 +2,10 @@
 //! transaction — record, indexes, deadline, audit, event — acknowledged only after the group
 //! commit's flush covers it), against raw sled batched writes + flush in the same run.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallpass_core::audit::{Actor, AuditEntry, Source};
-use hallpass_core::grant::Grant;
-use hallpass_core::{Clock, RequestId, SystemClock, UserId};
 use hallpass_proto::HallpassClient;
 use hallpass_store::{Store, StoreError, StoreOptions};
 use serde_json::json;
@@ -37,7 +35,8 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
         let raw = floor::sled_batched(dir.path(), c as u64, args.secs.min(3.0))?;
         let txn = floor::sled_batched_txn(dir.path(), c as u64, args.secs.min(3.0))?;
         let store = store_commits(dir.path(), c, args.secs.min(3.0)).await?;
-        floors.push((raw, txn, store));
+        let rpc = rpc_store_commits(dir.path(), c, args.secs.min(3.0)).await?;
+        floors.push((raw, txn, store, rpc));
     }
     let mut d = Daemon::new(&env.hallpassd, &dir.path().join("daemon"), 64, "")?;
     d.spawn()?;
@@ -55,11 +54,13 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
             "ratio",
             "sled 2-tree txns, flush per batch",
             "in-process Store::commit",
+            "tarpc + Store::commit",
+            "of that",
         ],
     );
     let mut short = Vec::new();
     let mut results = Vec::new();
-    for (&c, &(floor_rate, txn_rate, store_run)) in args.clients.iter().zip(&floors) {
+    for (&c, &(floor_rate, txn_rate, store_run, rpc_run)) in args.clients.iter().zip(&floors) {
         let mut cs = Vec::new();
         for _ in 0..c {
             cs.push(d.connect().await?);
@@ -90,6 +91,12 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
                 show_rate(store_run.0),
                 show_us(store_run.1.p50_us)
             ),
+            format!(
+                "{} (p50 {})",
+                show_rate(rpc_run.0),
+                show_us(rpc_run.1.p50_us)
+            ),
+            show_ratio(r.per_sec() / rpc_run.0),
         ]);
         results.push(json!({
             "writers": c,
@@ -100,6 +107,9 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
             "sled_txn_floor_per_sec": txn_rate,
             "store_commit_per_sec": store_run.0,
             "store_commit_latency": store_run.1,
+            "rpc_store_commit_per_sec": rpc_run.0,
+            "rpc_store_commit_latency": rpc_run.1,
+            "ratio_to_rpc_store_commit": r.per_sec() / rpc_run.0,
         }));
     }
     let best = results
@@ -113,7 +123,7 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
         ));
     }
     t.note(
-        "Floors: as many ~600-byte records per flush as there are writers, as plain sled inserts (what group commit could reach if hallpass added nothing) and as one two-tree sled transaction each. `in-process Store::commit` is the store alone, no RPC: that many tasks each committing a grant with its indexes, deadline and an audit event (8 keys in 7 trees, one sled transaction) and waiting for the group flush. A submit writes about 9 keys in 7 trees (request, 2 indexes, deadline, audit event and head, event and head, id counter).",
+        "Floors: as many ~600-byte records per flush as there are writers, as plain sled inserts (what group commit could reach if hallpass added nothing) and as one two-tree sled transaction each. `in-process Store::commit` is the store alone, no RPC: that many tasks each committing a grant with its indexes, deadline and an audit event (8 keys in 7 trees, one sled transaction) and waiting for the group flush. `tarpc + Store::commit` is the same commit made by a tarpc service (framed like hallpassd, over a unix socket) for that many connections: the wire and the store with no broker between them; `of that` is the daemon's rate as a share of it. A submit writes about 9 keys in 7 trees (request, 2 indexes, deadline, audit event and head, event and head, id counter).",
     );
     d.stop()?;
     Ok(Outcome {
@@ -125,49 +135,40 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
 }
 
 /// `tasks` tasks committing through one in-process [`Store`] for `secs`: (commits/s, latency).
-async fn store_commits(
-    dir: &std::path::Path,
-    tasks: usize,
-    secs: f64,
-) -> anyhow::Result<(f64, Latency)> {
-    let store = Store::open(
-        &dir.join(format!("store-commit-{tasks}")),
-        StoreOptions {
-            cache_bytes: 64 << 20,
-        },
-    )?;
+async fn store_commits(dir: &Path, tasks: usize, secs: f64) -> anyhow::Result<(f64, Latency)> {
+    let store = open_store(dir, &format!("store-commit-{tasks}"))?;
     let r = closed_loop(
         vec![store; tasks],
         Limit::for_secs(secs),
-        |s: Arc<Store>, ci, i| async move {
-            let now = SystemClock.now();
-            s.commit(|tx| {
-                let id = tx.next_grant_id()?;
-                let g = Grant::new(
-                    id,
-                    RequestId(1),
-                    UserId(1 + ci as u64),
-                    fixture::target(i as usize),
-                    Duration::from_secs(3600),
-                    now,
-                );
-                tx.put_grant(&g)?;
-                tx.audit(
-                    now,
-                    AuditEntry::new(
-                        Actor::System,
-                        Source::System,
-                        "bench.write",
-                        id,
-                        "benchmark write",
-                    ),
-                )?;
-                Ok::<_, StoreError>(())
-            })
-            .await?;
+        move |s: Arc<Store>, ci, i| async move {
+            floor::commit_grant(&s, i * tasks as u64 + ci as u64).await?;
             Ok(())
         },
     )
     .await?;
     Ok((r.per_sec(), r.samples.summary()))
+}
+
+/// The same commits from `clients` connections through a tarpc service over a unix socket
+/// (the wire and the store, with no broker between them): (commits/s, latency).
+pub async fn rpc_store_commits(
+    dir: &Path,
+    clients: usize,
+    secs: f64,
+) -> anyhow::Result<(f64, Latency)> {
+    let store = open_store(dir, &format!("rpc-store-commit-{clients}"))?;
+    let server = floor::EchoServer::with_store(dir, Arc::new(store))?;
+    let r = server
+        .measure_commit(clients, Limit::for_secs(secs))
+        .await?;
+    Ok((r.per_sec(), r.samples.summary()))
+}
+
+fn open_store(dir: &Path, name: &str) -> Result<Store, StoreError> {
+    Store::open(
+        &dir.join(name),
+        StoreOptions {
+            cache_bytes: 64 << 20,
+        },
+    )
 }
