@@ -51,7 +51,8 @@ pub fn store_path(state_dir: &Path) -> std::path::PathBuf {
     state_dir.join("store")
 }
 
-fn store_options(config: &Config) -> StoreOptions {
+/// The store settings `config` asks for.
+pub fn store_options(config: &Config) -> StoreOptions {
     StoreOptions {
         cache_bytes: config.store.cache_mb * 1024 * 1024,
     }
@@ -59,11 +60,11 @@ fn store_options(config: &Config) -> StoreOptions {
 
 /// After a clean stop, once every task (and with them every handle on the store) is gone:
 /// opens and closes the store once more so sled writes a snapshot covering everything this run
-/// wrote, and the next start does not replay it ([`Store::refresh_snapshot`]). Returns how
-/// long it took.
-pub fn refresh_store_snapshot(config: &Config, state_dir: &Path) -> anyhow::Result<Duration> {
+/// wrote, and the next start does not replay it ([`Store::refresh_snapshot`]). `options` are
+/// the ones the run used ([`store_options`]). Returns how long it took.
+pub fn refresh_store_snapshot(options: StoreOptions, state_dir: &Path) -> anyhow::Result<Duration> {
     let started = std::time::Instant::now();
-    Store::refresh_snapshot(&store_path(state_dir), store_options(config))
+    Store::refresh_snapshot(&store_path(state_dir), options)
         .map_err(|e| anyhow::anyhow!("cannot refresh the store's snapshot: {e}"))?;
     Ok(started.elapsed())
 }

@@ -71,24 +71,22 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let state_dir = resolved.state_dir.clone();
-    let served = runtime.block_on({
-        let config = config.clone();
-        async move {
-            let mode = config.paths.socket_mode.unwrap_or(socket::DEFAULT_MODE);
-            let listener = socket::bind(&resolved.socket, mode)?;
-            tracing::info!(socket = %resolved.socket.display(), state = %resolved.state_dir.display(), "hallpassd starting");
-            let socket_path = resolved.socket.clone();
-            let result = hallpass_daemon::run(config, &resolved.state_dir, listener, Arc::new(SystemClock), shutdown_signal()).await;
-            let _ = std::fs::remove_file(&socket_path);
-            result
-        }
+    // What the refresh after the stop needs, kept before `run` takes the config.
+    let (state_dir, store_options) = (resolved.state_dir.clone(), server::store_options(&config));
+    let served = runtime.block_on(async move {
+        let mode = config.paths.socket_mode.unwrap_or(socket::DEFAULT_MODE);
+        let listener = socket::bind(&resolved.socket, mode)?;
+        tracing::info!(socket = %resolved.socket.display(), state = %resolved.state_dir.display(), "hallpassd starting");
+        let socket_path = resolved.socket.clone();
+        let result = hallpass_daemon::run(config, &resolved.state_dir, listener, Arc::new(SystemClock), shutdown_signal()).await;
+        let _ = std::fs::remove_file(&socket_path);
+        result
     });
     // Ends the connections' tasks, which hold the last handles on the store.
     runtime.shutdown_timeout(Duration::from_secs(5));
     served?;
     // Everything is flushed: a failure here costs only a slower next start.
-    match server::refresh_store_snapshot(&config, &state_dir) {
+    match server::refresh_store_snapshot(store_options, &state_dir) {
         Ok(took) => tracing::info!(
             took_ms = took.as_millis() as u64,
             "store snapshot refreshed; stopped"
