@@ -5,7 +5,6 @@
 //! reach clients only as an incident id that is also in the log.
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hallpass_core::audit::{Actor, Source};
@@ -101,9 +100,6 @@ pub struct Broker {
     config: Config,
     /// Wakes the scheduler: a deadline may have moved or connector work is owed.
     wake: Notify,
-    /// When the scheduler means to look next (ms; `i64::MAX` while it is looking or has no
-    /// deadline): a commit wakes it only if it wrote a deadline before that.
-    scheduler_next: AtomicI64,
     /// Mail queued without an event to announce it (the mailer also follows events).
     mail: Notify,
     /// The newest event sequence number, for long-polling readers.
@@ -141,7 +137,6 @@ impl Broker {
             clock,
             config,
             wake: Notify::new(),
-            scheduler_next: AtomicI64::new(i64::MAX),
             mail: Notify::new(),
             events: watch::channel(head).0,
             inflight: Mutex::new(HashSet::new()),
@@ -175,22 +170,6 @@ impl Broker {
 
     pub(crate) async fn scheduler_woken(&self) {
         self.wake.notified().await;
-    }
-
-    /// The scheduler is about to read the deadline index: until [`Broker::scheduler_sleeps`],
-    /// every commit that writes a deadline wakes it again.
-    pub(crate) fn scheduler_looks(&self) {
-        self.scheduler_next.store(i64::MAX, Ordering::SeqCst);
-        self.store.take_earliest_written();
-    }
-
-    /// The scheduler found `next` as its next deadline (none: `None`). Returns false when a
-    /// deadline before it was written since [`Broker::scheduler_looks`], and the scheduler
-    /// must look again instead of sleeping.
-    pub(crate) fn scheduler_sleeps(&self, next: Option<Timestamp>) -> bool {
-        let next = next.map_or(i64::MAX, |t| t.0);
-        self.scheduler_next.store(next, Ordering::SeqCst);
-        self.store.earliest_written().is_none_or(|at| at.0 >= next)
     }
 
     /// Tells the mailer to look at the outbox now.
@@ -253,13 +232,8 @@ impl Broker {
             changed
         });
         // Only a deadline earlier than the scheduler's next one changes what it would do (it
-        // is woken directly when connector work ends); waking it for every commit cost a
-        // twentieth of the daemon at 64 writers, re-reading the deadline index.
-        if self
-            .store
-            .earliest_written()
-            .is_some_and(|at| at.0 < self.scheduler_next.load(Ordering::SeqCst))
-        {
+        // is woken directly when connector work ends): see `hallpass_store::DeadlineWatch`.
+        if self.store.deadline_watch().should_wake() {
             self.wake.notify_one();
         }
     }
@@ -378,8 +352,9 @@ mod tests {
     #[tokio::test]
     async fn a_commit_wakes_the_sleeping_scheduler_only_for_an_earlier_deadline() {
         let b = broker();
-        b.scheduler_looks();
-        assert!(b.scheduler_sleeps(Some(Timestamp(10_000))));
+        let watch = b.store().deadline_watch();
+        watch.looks();
+        assert!(watch.sleeps(Some(Timestamp(10_000))));
         // No deadline, then a later one: it sleeps on.
         b.commit(|t| {
             let e = AuditEntry::new(Actor::System, Source::System, "test.note", "-", "");
@@ -397,14 +372,15 @@ mod tests {
     #[tokio::test]
     async fn a_deadline_written_while_the_scheduler_looks_keeps_it_awake() {
         let b = broker();
-        b.scheduler_looks();
+        let watch = b.store().deadline_watch();
+        watch.looks();
         // Written after the step read the indexes, before it chose to sleep until 10 s.
         owe_work(&b, 1, 5_000).await;
-        assert!(!b.scheduler_sleeps(Some(Timestamp(10_000))));
+        assert!(!watch.sleeps(Some(Timestamp(10_000))));
         // The next look starts afresh.
         let _ = woken(&b);
-        b.scheduler_looks();
-        assert!(b.scheduler_sleeps(Some(Timestamp(10_000))));
+        watch.looks();
+        assert!(watch.sleeps(Some(Timestamp(10_000))));
         assert!(!woken(&b));
     }
 }

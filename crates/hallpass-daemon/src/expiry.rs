@@ -45,7 +45,7 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        broker.scheduler_looks();
+        broker.store().deadline_watch().looks();
         let next = match step(&broker).await {
             Ok(next) => next,
             Err(e) => {
@@ -54,7 +54,7 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
                 Some(broker.now().plus(Duration::from_secs(1)))
             }
         };
-        if !broker.scheduler_sleeps(next) {
+        if !broker.store().deadline_watch().sleeps(next) {
             continue;
         }
         let sleep = next.map_or(LONGEST_SLEEP, |t| broker.now().until(t).min(LONGEST_SLEEP));

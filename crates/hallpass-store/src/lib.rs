@@ -13,6 +13,7 @@ pub mod backend;
 mod cache;
 pub mod codec;
 pub mod deadline;
+pub mod deadline_watch;
 mod durability;
 pub mod error;
 mod group_apply;
@@ -25,6 +26,7 @@ pub mod txn;
 
 pub use backend::{Backend, Op, Table};
 pub use deadline::Due;
+pub use deadline_watch::DeadlineWatch;
 pub use error::StoreError;
 pub use mem_backend::MemBackend;
 pub use sled_backend::SledBackend;

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -33,6 +33,7 @@ use crate::backend::{Backend, Op, ScanIter, Table};
 use crate::cache::Cache;
 use crate::codec;
 use crate::deadline::Due;
+use crate::deadline_watch::DeadlineWatch;
 use crate::durability::Durability;
 use crate::error::StoreError;
 use crate::group_apply::GroupApply;
@@ -126,9 +127,8 @@ struct Inner {
     users: Cache<UserId, User>,
     uids: Cache<u32, UserId>,
     flows: Cache<FlowName, Flow>,
-    /// The earliest deadline (Deadlines or Work) written since [`Store::take_earliest_written`]
-    /// last took it, in ms; `i64::MAX` for none.
-    earliest_written: AtomicI64,
+    /// Tells the scheduler when a write put a deadline before the one it sleeps until.
+    deadlines: DeadlineWatch,
 }
 
 impl Drop for Inner {
@@ -277,7 +277,7 @@ impl Store {
                 users: Cache::new(),
                 uids: Cache::new(),
                 flows: Cache::new(),
-                earliest_written: AtomicI64::new(i64::MAX),
+                deadlines: DeadlineWatch::default(),
             }),
         };
         // What the store held at open is on disk (sled recovers only flushed data).
@@ -975,27 +975,15 @@ impl Store {
             self.inner.flows.invalidate();
         }
         if let Some(at) = touched.earliest_deadline {
-            self.inner.earliest_written.fetch_min(at, Ordering::SeqCst);
+            self.inner.deadlines.written(Timestamp(at));
         }
         Ok((value, CommitTicket(self.inner.durability.written(event))))
     }
 
-    /// The earliest deadline a write has put (in Deadlines or Work) since the last
-    /// [`Store::take_earliest_written`], if any. Set after the write is readable, before it
-    /// returns, so a scheduler that took it before reading the deadline index and finds it
-    /// earlier than its own next deadline afterwards knows to look again.
-    pub fn earliest_written(&self) -> Option<Timestamp> {
-        Self::deadline_mark(self.inner.earliest_written.load(Ordering::SeqCst))
-    }
-
-    /// [`Store::earliest_written`], reset to none. The scheduler is its one caller: it takes
-    /// the mark before each look at the deadline indexes.
-    pub fn take_earliest_written(&self) -> Option<Timestamp> {
-        Self::deadline_mark(self.inner.earliest_written.swap(i64::MAX, Ordering::SeqCst))
-    }
-
-    fn deadline_mark(ms: i64) -> Option<Timestamp> {
-        (ms != i64::MAX).then_some(Timestamp(ms))
+    /// What the scheduler sleeps on: each write marks there the earliest deadline it put (in
+    /// Deadlines or Work), after it is readable and before it returns.
+    pub fn deadline_watch(&self) -> &DeadlineWatch {
+        &self.inner.deadlines
     }
 
     /// The ticket covering every write whose changes a read may have seen so far, a write in

@@ -883,34 +883,34 @@ fn scim_resources_round_trip_by_kind_and_the_token_hash_lives_in_meta() {
 #[test]
 fn the_earliest_deadline_written_is_kept_until_taken() {
     let s = Store::open_temporary().unwrap();
-    assert_eq!(s.earliest_written(), None);
+    assert_eq!(s.deadline_watch().earliest_written(), None);
     // A write with no deadline leaves nothing to tell the scheduler.
     s.write(|t| {
         t.put_user(&user(1, "ada@example.com"))?;
         ok(())
     })
     .unwrap();
-    assert_eq!(s.earliest_written(), None);
+    assert_eq!(s.deadline_watch().earliest_written(), None);
     // Owed work (Work) at t=50, then an expiry (Deadlines) later and one earlier.
     s.write(|t| t.put_grant(&grant(1, 1, "pg/orders/read", 50)))
         .unwrap();
-    assert_eq!(s.earliest_written(), Some(Timestamp(50)));
+    assert_eq!(s.deadline_watch().earliest_written(), Some(Timestamp(50)));
     let mut later = grant(2, 1, "pg/orders/read", 0);
     later.activate(Timestamp(100_000)).expect("activate");
     s.write(|t| t.put_grant(&later)).unwrap();
-    assert_eq!(s.earliest_written(), Some(Timestamp(50)));
-    assert_eq!(s.take_earliest_written(), Some(Timestamp(50)));
-    assert_eq!(s.earliest_written(), None);
+    assert_eq!(s.deadline_watch().earliest_written(), Some(Timestamp(50)));
+    s.deadline_watch().looks();
+    assert_eq!(s.deadline_watch().earliest_written(), None);
     let mut earlier = grant(3, 1, "pg/orders/read", 0);
     earlier.activate(Timestamp(-59_990)).expect("activate");
     s.write(|t| t.put_grant(&earlier)).unwrap();
-    assert_eq!(s.earliest_written(), Some(Timestamp(10)));
+    assert_eq!(s.deadline_watch().earliest_written(), Some(Timestamp(10)));
     // A failed write sets nothing.
-    s.take_earliest_written();
+    s.deadline_watch().looks();
     s.write(|t| {
         t.put_grant(&grant(4, 1, "pg/orders/read", 5))?;
         Err::<(), _>(StoreError::Backend("refused".into()))
     })
     .unwrap_err();
-    assert_eq!(s.earliest_written(), None);
+    assert_eq!(s.deadline_watch().earliest_written(), None);
 }
