@@ -64,8 +64,8 @@ impl Default for StoreOptions {
 struct Touched {
     users: bool,
     flows: bool,
-    /// The earliest deadline (ms) put in Deadlines or Work.
-    earliest_deadline: Option<i64>,
+    /// The earliest deadline put in Deadlines or Work.
+    earliest_deadline: Option<Timestamp>,
 }
 
 impl Touched {
@@ -82,8 +82,7 @@ impl Touched {
                 Table::Flows => t.flows = true,
                 Table::Deadlines | Table::Work if matches!(op, Op::Put(..)) => {
                     if let Some((at, _)) = keys::parse_deadline(key) {
-                        t.earliest_deadline =
-                            Some(t.earliest_deadline.map_or(at.0, |e| e.min(at.0)));
+                        t.earliest_deadline = Some(t.earliest_deadline.map_or(at, |e| e.min(at)));
                     }
                 }
                 _ => {}
@@ -334,12 +333,23 @@ impl Store {
             .ok_or_else(|| Self::missing(index, index_key, table, key))
     }
 
-    /// The user an index entry points to (through the user cache); a missing one is corruption.
-    fn indexed_user(&self, index: Table, index_key: &[u8], id: &[u8]) -> Result<User, StoreError> {
-        let user = keys::read_u64(id, 0)
-            .ok_or_else(|| StoreError::corrupt(index.name(), index_key, "holds no user id"))?;
-        self.user(UserId(user))?
-            .ok_or_else(|| Self::missing(index, index_key, Table::Users, id))
+    /// The user an index entry names (through the user cache); a missing one is corruption.
+    fn indexed_user(&self, index: Table, index_key: &[u8], id: UserId) -> Result<User, StoreError> {
+        self.user(id)?
+            .ok_or_else(|| Self::missing(index, index_key, Table::Users, &keys::user(id)))
+    }
+
+    /// The user id a unique user index holds at `key`, if any.
+    fn indexed_id(&self, index: Table, key: &[u8]) -> Result<Option<UserId>, StoreError> {
+        self.inner
+            .backend
+            .get(index, key)?
+            .map(|id| {
+                keys::read_u64(&id, 0)
+                    .map(UserId)
+                    .ok_or_else(|| StoreError::corrupt(index.name(), key, "holds no user id"))
+            })
+            .transpose()
     }
 
     fn missing(index: Table, index_key: &[u8], table: Table, key: &[u8]) -> StoreError {
@@ -386,18 +396,13 @@ impl Store {
 
     pub fn user_by_uid(&self, uid: u32) -> Result<Option<User>, StoreError> {
         let key = keys::uid(uid);
-        let id = self.inner.uids.get(uid, || {
-            Ok(self.by_unique(Table::UsersByUid, &key)?.map(|u| u.id))
-        })?;
-        match id {
-            Some(id) => self
-                .user(id)?
-                .ok_or_else(|| {
-                    Self::missing(Table::UsersByUid, &key, Table::Users, &keys::user(id))
-                })
-                .map(Some),
-            None => Ok(None),
-        }
+        // Only the index entry is cached here: the user itself is read through `users`.
+        let id = self
+            .inner
+            .uids
+            .get(uid, || self.indexed_id(Table::UsersByUid, &key))?;
+        id.map(|id| self.indexed_user(Table::UsersByUid, &key, id))
+            .transpose()
     }
 
     /// The (not deleted) user with that login, from UsersByLogin.
@@ -441,10 +446,9 @@ impl Store {
     }
 
     fn by_unique(&self, index: Table, key: &[u8]) -> Result<Option<User>, StoreError> {
-        match self.inner.backend.get(index, key)? {
-            None => Ok(None),
-            Some(id) => self.indexed_user(index, key, &id).map(Some),
-        }
+        self.indexed_id(index, key)?
+            .map(|id| self.indexed_user(index, key, id))
+            .transpose()
     }
 
     /// Active users with that role, via UsersByRole, in id order.
@@ -466,7 +470,7 @@ impl Store {
             .map(|r| {
                 let (k, _) = r?;
                 let id = Self::id_in(Table::UsersByRole, &k, 1)?;
-                self.indexed_user(Table::UsersByRole, &k, &id)
+                self.indexed_user(Table::UsersByRole, &k, UserId(u64::from_be_bytes(id)))
             })
             .collect()
     }
@@ -975,7 +979,7 @@ impl Store {
             self.inner.flows.invalidate();
         }
         if let Some(at) = touched.earliest_deadline {
-            self.inner.deadlines.written(Timestamp(at));
+            self.inner.deadlines.written(at);
         }
         Ok((value, CommitTicket(self.inner.durability.written(event))))
     }
