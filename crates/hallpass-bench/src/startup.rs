@@ -116,15 +116,7 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
     {
         // sled lets go of its lock from a background thread once the last handle is dropped;
         // holding it here makes sure the copy is of a closed store.
-        let db = std::fs::File::open(store_path.join("db"))?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Err(e) = db.try_lock() {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the bulk-loaded store is still locked after 10 s: {e}"
-            );
-            std::thread::park_timeout(Duration::from_millis(20));
-        }
+        let _closed = hallpass_store::sled_backend::lock_closed(&store_path)?;
         copy_dir(&d.state_dir(), &crashed.state_dir())?;
     }
     // The floor, and what a clean stop does (`Store::refresh_snapshot`): an open that replays

@@ -72,6 +72,9 @@ impl SledBackend {
     }
 }
 
+/// How long an open (or [`lock_closed`]) waits for sled's file lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Runs `open` until it fails on something other than sled's file lock, for up to 3 s. sled
 /// releases the lock from a background thread shortly after the last handle to a database is
 /// dropped, so a database reopened in the same process may briefly find it held; a lock held
@@ -79,19 +82,56 @@ impl SledBackend {
 pub(crate) fn open_when_unlocked(
     mut open: impl FnMut() -> sled::Result<sled::Db>,
 ) -> Result<sled::Db, String> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    retry_while_locked(|| {
+        open().map_err(|e| {
+            let why = e.to_string();
+            (why.contains("lock"), why)
+        })
+    })
+    .map_err(|(locked, why)| match locked {
+        true => format!("{why} (is another hallpassd using it?)"),
+        false => why,
+    })
+}
+
+/// sled's own lock on the closed store at `path`, once every handle on it is gone (waiting up
+/// to 3 s, as an open does): while the returned file is open nothing can open the store, so
+/// its files can be copied whole.
+pub fn lock_closed(path: &Path) -> Result<std::fs::File, StoreError> {
+    retry_while_locked(|| match try_lock_db(path) {
+        Ok(Some(db)) => Ok(db),
+        Ok(None) => Err((true, "sled's lock is held by an open handle".to_string())),
+        Err(e) => Err((false, e.to_string())),
+    })
+    .map_err(|(_, why)| StoreError::Open {
+        path: path.to_path_buf(),
+        why,
+    })
+}
+
+/// Runs `attempt` until it succeeds or fails with `(false, why)` (not on sled's lock), for up
+/// to [`LOCK_WAIT`]; the last failure is returned.
+fn retry_while_locked<T>(
+    mut attempt: impl FnMut() -> Result<T, (bool, String)>,
+) -> Result<T, (bool, String)> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        let why = match open() {
-            Ok(db) => return Ok(db),
-            Err(e) => e.to_string(),
-        };
-        if !why.contains("lock") {
-            return Err(why);
-        }
-        if std::time::Instant::now() >= deadline {
-            return Err(format!("{why} (is another hallpassd using it?)"));
+        match attempt() {
+            Err((true, _)) if std::time::Instant::now() < deadline => {}
+            done => return done,
         }
         std::thread::park_timeout(std::time::Duration::from_millis(20));
+    }
+}
+
+/// sled's lock file (`db`) in the store at `path`, locked by this process; `None` while
+/// another handle holds it. A store with no `db` file yet is reported as an error.
+fn try_lock_db(path: &Path) -> std::io::Result<Option<std::fs::File>> {
+    let db = std::fs::File::open(path.join("db"))?;
+    match db.try_lock() {
+        Ok(()) => Ok(Some(db)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
 }
 
@@ -110,16 +150,12 @@ pub const UNFINISHED_SNAPSHOT_REMOVED: &str = "removed an unfinished sled snapsh
 /// holds sled's own lock on the `db` file, so the snapshot a running daemon is writing is never
 /// touched. Returns how many were removed.
 fn remove_unfinished_snapshots(path: &Path) -> std::io::Result<usize> {
-    let db = match std::fs::File::open(path.join("db")) {
-        Ok(f) => f,
+    let _db = match try_lock_db(path) {
+        Ok(Some(db)) => db,
+        Ok(None) => return Ok(0),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
-    match db.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return Ok(0),
-        Err(std::fs::TryLockError::Error(e)) => return Err(e),
-    }
     let mut removed = 0;
     for entry in std::fs::read_dir(path)? {
         let entry = entry?;
@@ -131,7 +167,7 @@ fn remove_unfinished_snapshots(path: &Path) -> std::io::Result<usize> {
             removed += 1;
         }
     }
-    // Dropping `db` releases the lock, for sled to take.
+    // Dropping `_db` releases the lock, for sled to take.
     Ok(removed)
 }
 

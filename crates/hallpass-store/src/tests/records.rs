@@ -881,7 +881,7 @@ fn scim_resources_round_trip_by_kind_and_the_token_hash_lives_in_meta() {
 }
 
 #[test]
-fn the_earliest_deadline_written_is_kept_until_taken() {
+fn the_earliest_deadline_written_is_kept_until_the_scheduler_looks() {
     let s = Store::open_temporary().unwrap();
     assert_eq!(s.deadline_watch().earliest_written(), None);
     // A write with no deadline leaves nothing to tell the scheduler.
@@ -913,4 +913,24 @@ fn the_earliest_deadline_written_is_kept_until_taken() {
     })
     .unwrap_err();
     assert_eq!(s.deadline_watch().earliest_written(), None);
+}
+
+#[test]
+fn a_closed_store_is_locked_at_once_and_a_missing_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = closed_store_with_ada(dir.path());
+    let held = crate::sled_backend::lock_closed(&path).unwrap();
+    // The lock is sled's own: a second taker finds it held.
+    let db = std::fs::File::open(path.join("db")).unwrap();
+    assert!(matches!(
+        db.try_lock(),
+        Err(std::fs::TryLockError::WouldBlock)
+    ));
+    drop(held);
+    let missing = dir.path().join("nothing-here");
+    let err = crate::sled_backend::lock_closed(&missing).unwrap_err();
+    assert!(
+        err.to_string().contains(&missing.display().to_string()),
+        "{err}"
+    );
 }
