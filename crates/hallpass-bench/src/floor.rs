@@ -15,7 +15,7 @@ use hallpass_core::audit::{Actor, AuditEntry, Source};
 use hallpass_core::grant::Grant;
 use hallpass_core::{Clock, RequestId, SystemClock, UserId};
 use hallpass_proto::{GrantView, Page, framed_json};
-use hallpass_store::{Store, StoreError};
+use hallpass_store::{Store, StoreError, StoreOptions};
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 use tokio::net::{UnixListener, UnixStream};
@@ -329,6 +329,45 @@ pub fn sled_batched_txn(dir: &Path, batch: u64, secs: f64) -> anyhow::Result<f64
         db.flush()?;
     }
     Ok(crate::stats::rate(n, start.elapsed()))
+}
+
+/// `tasks` tasks committing through one in-process [`Store`] for `secs`: (commits/s, latency).
+pub async fn store_commits(dir: &Path, tasks: usize, secs: f64) -> anyhow::Result<(f64, Latency)> {
+    let store = open_store(dir, &format!("store-commit-{tasks}"))?;
+    let r = closed_loop(
+        vec![store; tasks],
+        Limit::for_secs(secs),
+        move |s: Arc<Store>, ci, i| async move {
+            commit_grant(&s, i * tasks as u64 + ci as u64).await?;
+            Ok(())
+        },
+    )
+    .await?;
+    Ok((r.per_sec(), r.samples.summary()))
+}
+
+/// The same commits from `clients` connections through a tarpc service over a unix socket
+/// (the wire and the store, with no broker between them): (commits/s, latency).
+pub async fn rpc_store_commits(
+    dir: &Path,
+    clients: usize,
+    secs: f64,
+) -> anyhow::Result<(f64, Latency)> {
+    let store = open_store(dir, &format!("rpc-store-commit-{clients}"))?;
+    let server = EchoServer::with_store(dir, Arc::new(store))?;
+    let r = server
+        .measure_commit(clients, Limit::for_secs(secs))
+        .await?;
+    Ok((r.per_sec(), r.samples.summary()))
+}
+
+fn open_store(dir: &Path, name: &str) -> Result<Store, StoreError> {
+    Store::open(
+        &dir.join(name),
+        StoreOptions {
+            cache_bytes: 64 << 20,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -223,7 +223,7 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
     // committing one write at a time through a tarpc service and a store.
     let mut commit_at = HashMap::new();
     for &c in &args.clients {
-        let (_, l) = crate::writes::rpc_store_commits(dir.path(), c, args.secs.min(3.0)).await?;
+        let (_, l) = floor::rpc_store_commits(dir.path(), c, args.secs.min(3.0)).await?;
         commit_at.insert(c, l);
     }
 

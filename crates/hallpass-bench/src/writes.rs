@@ -2,12 +2,10 @@
 //! transaction — record, indexes, deadline, audit, event — acknowledged only after the group
 //! commit's flush covers it), against raw sled batched writes + flush in the same run.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hallpass_proto::HallpassClient;
-use hallpass_store::{Store, StoreError, StoreOptions};
 use serde_json::json;
 
 use crate::Env;
@@ -16,7 +14,7 @@ use crate::fixture::{self, ConnectorKind, MANUAL, ctx};
 use crate::floor;
 use crate::load::{Limit, closed_loop};
 use crate::report::{Outcome, Table};
-use crate::stats::{Latency, show_rate, show_ratio, show_us};
+use crate::stats::{show_rate, show_ratio, show_us};
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct Args {
@@ -34,8 +32,8 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
     for &c in &args.clients {
         let raw = floor::sled_batched(dir.path(), c as u64, args.secs.min(3.0))?;
         let txn = floor::sled_batched_txn(dir.path(), c as u64, args.secs.min(3.0))?;
-        let store = store_commits(dir.path(), c, args.secs.min(3.0)).await?;
-        let rpc = rpc_store_commits(dir.path(), c, args.secs.min(3.0)).await?;
+        let store = floor::store_commits(dir.path(), c, args.secs.min(3.0)).await?;
+        let rpc = floor::rpc_store_commits(dir.path(), c, args.secs.min(3.0)).await?;
         floors.push((raw, txn, store, rpc));
     }
     let mut d = Daemon::new(&env.hallpassd, &dir.path().join("daemon"), 64, "")?;
@@ -132,43 +130,4 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<Outcome> {
         json: json!({"runs": results}),
         short_of_targets: short,
     })
-}
-
-/// `tasks` tasks committing through one in-process [`Store`] for `secs`: (commits/s, latency).
-async fn store_commits(dir: &Path, tasks: usize, secs: f64) -> anyhow::Result<(f64, Latency)> {
-    let store = open_store(dir, &format!("store-commit-{tasks}"))?;
-    let r = closed_loop(
-        vec![store; tasks],
-        Limit::for_secs(secs),
-        move |s: Arc<Store>, ci, i| async move {
-            floor::commit_grant(&s, i * tasks as u64 + ci as u64).await?;
-            Ok(())
-        },
-    )
-    .await?;
-    Ok((r.per_sec(), r.samples.summary()))
-}
-
-/// The same commits from `clients` connections through a tarpc service over a unix socket
-/// (the wire and the store, with no broker between them): (commits/s, latency).
-pub async fn rpc_store_commits(
-    dir: &Path,
-    clients: usize,
-    secs: f64,
-) -> anyhow::Result<(f64, Latency)> {
-    let store = open_store(dir, &format!("rpc-store-commit-{clients}"))?;
-    let server = floor::EchoServer::with_store(dir, Arc::new(store))?;
-    let r = server
-        .measure_commit(clients, Limit::for_secs(secs))
-        .await?;
-    Ok((r.per_sec(), r.samples.summary()))
-}
-
-fn open_store(dir: &Path, name: &str) -> Result<Store, StoreError> {
-    Store::open(
-        &dir.join(name),
-        StoreOptions {
-            cache_bytes: 64 << 20,
-        },
-    )
 }
