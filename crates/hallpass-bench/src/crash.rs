@@ -712,15 +712,21 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<(Outcome, bool)> {
         "worst catch-up (spawn → last overdue revocation started)".into(),
         format!("{} ms", t.worst_catch_up.as_millis()),
     ]);
-    // Starts that found a snapshot sled had not finished writing when it was killed (the
-    // store removes those before opening; see hallpass-store's sled backend).
-    let unfinished_snapshots = std::fs::read_to_string(&d.log)
-        .unwrap_or_default()
-        .matches(hallpass_store::sled_backend::UNFINISHED_SNAPSHOT_REMOVED)
-        .count();
+    // What starts found and mended (see hallpass-store's sled backend): a snapshot sled had
+    // not finished writing when it was killed, a group of writes cut short (completed from
+    // the group journal), a journal record torn while it was written (nothing to complete).
+    let log = std::fs::read_to_string(&d.log).unwrap_or_default();
+    let seen = |line: &str| log.matches(line).count();
+    let unfinished_snapshots = seen(hallpass_store::sled_backend::UNFINISHED_SNAPSHOT_REMOVED);
+    let groups_completed = seen(hallpass_store::sled_backend::JOURNAL_GROUP_REPLAYED);
+    let records_torn = seen(hallpass_store::sled_backend::JOURNAL_RECORD_TORN);
     table.row(vec![
         "unfinished sled snapshots removed at start".into(),
         unfinished_snapshots.to_string(),
+    ]);
+    table.row(vec![
+        "groups of writes completed from the journal at start (torn records)".into(),
+        format!("{groups_completed} ({records_torn})"),
     ]);
     table.row(vec![
         "duration".into(),
@@ -776,6 +782,8 @@ pub async fn run(env: &Env, args: &Args) -> anyhow::Result<(Outcome, bool)> {
             "worst_ready_ms": t.worst_ready.as_millis() as u64,
             "worst_catch_up_ms": t.worst_catch_up.as_millis() as u64,
             "unfinished_snapshots_removed": unfinished_snapshots,
+            "journal_groups_completed": groups_completed,
+            "journal_records_torn": records_torn,
             "secs": elapsed.as_secs_f64(),
         }),
         short_of_targets: short,

@@ -134,8 +134,18 @@ pub trait Backend: Send + Sync + 'static {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Ordered scan of keys in [from, to) (to=None: to the end); reverse=true walks backwards.
     fn scan(&self, table: Table, from: &[u8], to: Option<&[u8]>, reverse: bool) -> ScanIter<'_>;
-    /// Applies all ops atomically across tables, in order (a later op on the same key wins).
+    /// Applies all ops across tables, in order (a later op on the same key wins). After a
+    /// crash either all of them are found or none. Readers of the backend itself may see them
+    /// land one by one ([`crate::store::Store`] reads through its group apply, which shows a
+    /// batch whole until it is applied and flushed); an error may leave some applied, and
+    /// applying the same batch again completes it.
     fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError>;
+    /// [`Backend::apply`] for the union of `batches` batches (group commit): a backend may
+    /// apply a group that several writers made differently from one writer's batch.
+    fn apply_group(&self, ops: Vec<Op>, batches: usize) -> Result<(), StoreError> {
+        let _ = batches;
+        self.apply(ops)
+    }
     /// Makes everything applied so far durable.
     fn flush(&self) -> Result<(), StoreError>;
 }

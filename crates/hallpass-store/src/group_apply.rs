@@ -1,7 +1,9 @@
 //! Group apply: a [`Backend`] wrapper that holds each applied batch in memory and hands
 //! everything pending to the wrapped backend as ONE batch when it is flushed, so the flusher
 //! thread pays the wrapped backend's per-batch cost (for sled, a transaction that rolls its log
-//! buffers twice) once per group commit instead of once per write.
+//! buffers twice, or a journal record and its sync) once per group commit instead of once per
+//! write. Because every read consults the pending set first, no reader sees a group half
+//! applied to the wrapped backend, which then need not apply it atomically for readers.
 //!
 //! Invariants:
 //! - reads see every applied batch at once: a get or scan consults the pending writes (newest
@@ -37,6 +39,9 @@ struct Pending {
     newest: Writes,
     /// Taken by the flush in progress, not yet applied and flushed by the wrapped backend.
     taken: Arc<Writes>,
+    /// How many batches were merged into `newest`, and into `taken`.
+    newest_batches: usize,
+    taken_batches: usize,
 }
 
 impl Pending {
@@ -91,19 +96,23 @@ impl GroupApply {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes the pending set for the wrapped backend, leaving it readable as `taken`.
-    fn take(&self) -> Arc<Writes> {
+    /// Takes the pending set for the wrapped backend, leaving it readable as `taken`, with
+    /// the number of batches merged into it.
+    fn take(&self) -> (Arc<Writes>, usize) {
         let mut p = self.pending();
         let newest = std::mem::take(&mut p.newest);
+        let mut batches = std::mem::take(&mut p.newest_batches);
         if !p.taken.is_empty() {
             // A failed apply left this; the newer writes win over it.
             let mut older = (*p.taken).clone();
             older.extend(newest);
             p.taken = Arc::new(older);
+            batches += p.taken_batches;
         } else {
             p.taken = Arc::new(newest);
         }
-        Arc::clone(&p.taken)
+        p.taken_batches = batches;
+        (Arc::clone(&p.taken), batches)
     }
 
     /// Whether `key`'s current value in `table` is on disk: no write to it is pending. Asked
@@ -153,12 +162,13 @@ impl Backend for GroupApply {
                 Op::Delete(t, k) => p.newest.insert((t, k), None),
             };
         }
+        p.newest_batches += 1;
         Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
         let _one = self.flushing.lock().unwrap_or_else(PoisonError::into_inner);
-        let group = self.take();
+        let (group, batches) = self.take();
         if !group.is_empty() {
             let ops = group
                 .iter()
@@ -168,12 +178,14 @@ impl Backend for GroupApply {
                 })
                 .collect();
             // On failure `taken` stays pending, under anything newer, for the next flush.
-            self.inner.apply(ops)?;
+            self.inner.apply_group(ops, batches)?;
         }
         self.inner.flush()?;
         // Only now is the group on disk; until here a reader of its keys is told to wait.
         if !group.is_empty() {
-            self.pending().taken = Arc::default();
+            let mut p = self.pending();
+            p.taken = Arc::default();
+            p.taken_batches = 0;
         }
         Ok(())
     }
@@ -341,11 +353,12 @@ mod tests {
         assert_eq!(stored.get(Table::Users, b"b").unwrap(), Some(b"2".to_vec()));
     }
 
-    /// Fails its next apply, or its next flush, while armed.
+    /// Fails its next apply, or its next flush, while armed; records each group's batch count.
     struct Failing {
         inner: MemBackend,
         fail: AtomicBool,
         fail_flush: AtomicBool,
+        batches: Mutex<Vec<usize>>,
     }
 
     impl Failing {
@@ -354,6 +367,7 @@ mod tests {
                 inner: MemBackend::new(),
                 fail: AtomicBool::new(fail_apply),
                 fail_flush: AtomicBool::new(fail_flush),
+                batches: Mutex::default(),
             }
         }
     }
@@ -370,6 +384,10 @@ mod tests {
                 return Err(StoreError::Backend("no space left on device".into()));
             }
             self.inner.apply(ops)
+        }
+        fn apply_group(&self, ops: Vec<Op>, batches: usize) -> Result<(), StoreError> {
+            self.batches.lock().unwrap().push(batches);
+            self.apply(ops)
         }
         fn flush(&self) -> Result<(), StoreError> {
             if self.fail_flush.swap(false, Ordering::SeqCst) {
@@ -404,6 +422,15 @@ mod tests {
             stored.get(Table::Grants, b"b").unwrap(),
             Some(b"1".to_vec())
         );
+        assert_eq!(
+            *stored.batches.lock().unwrap(),
+            [1, 2],
+            "the group applied again counts the refused batch and the newer one"
+        );
+        grouped.apply(vec![put(b"c", b"1")]).unwrap();
+        grouped.apply(vec![put(b"d", b"1")]).unwrap();
+        grouped.flush().unwrap();
+        assert_eq!(*stored.batches.lock().unwrap(), [1, 2, 2]);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! [`mem_backend`] (implementations), [`keys`] (order-preserving key codecs), [`codec`]
 //! (versioned values), `index` (which index keys a record implies), [`store`] (reads, the
 //! writer lock, schema checks), [`txn`] (staged writes), `durability` (group commit) and
-//! `group_apply` (every write since the last flush applied to the backend as one batch);
+//! `group_apply` (every write since the last flush applied to the backend as one batch),
+//! `journal` (how sled takes a big batch without a transaction and still lands it whole);
 //! `cache` keeps decoded users and flows, dropped at every write to their table.
 
 pub mod backend;
@@ -18,6 +19,7 @@ mod durability;
 pub mod error;
 mod group_apply;
 mod index;
+mod journal;
 pub mod keys;
 pub mod mem_backend;
 pub mod sled_backend;

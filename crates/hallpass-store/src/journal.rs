@@ -1,0 +1,324 @@
+//! The group journal: one file beside sled's own, holding the last group of writes handed to
+//! sled, so that a group applied as plain sled writes lands whole after a crash.
+//!
+//! Why: a sled transaction (or `apply_batch`) takes sled's process-wide write lock, which stops
+//! every reader of every tree until the batch is in, and rolls sled's log buffer twice (a fixed
+//! ~250 µs). The group flusher applied one such batch per group, so every read in the daemon
+//! waited behind it (BENCHMARKS.md, the write path). Plain inserts and removes take no such
+//! lock, but each lands on its own.
+//!
+//! Small groups still go as one sled transaction: there the lock is short, and the journal's
+//! extra sync would cost more than the transaction's fixed cost (BENCHMARKS.md).
+//!
+//! Protocol (`SledBackend::apply` and `flush`, which are serialized):
+//! 1. the previous group is flushed (sled's `flush`), if it was not already;
+//! 2. a journaled group is written here and synced (`sync_data`), replacing the previous
+//!    record; then its writes go to sled one by one. Before a group goes as a transaction, a
+//!    record still here is cleared, and that is synced too;
+//! 3. sled's `flush` makes them durable.
+//!
+//! Invariants: when a record here is whole (its checksum holds), it holds the last group handed
+//! to sled (a later journaled group would have replaced it, a later transaction cleared it
+//! first), every group before it is on disk in sled, and its own group is in sled in part or
+//! whole; so applying the record again (puts and deletes are idempotent) leaves exactly the
+//! state with the group whole, and an open does that before anything reads the store. A record
+//! that is not whole was torn by a crash in step 2: its group had not reached sled, and the
+//! group before it was on disk (step 1), so there is nothing to replay. A whole record whose
+//! contents do not parse is corruption and is reported, never skipped.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use crate::backend::{Op, Table};
+use crate::error::StoreError;
+
+/// The journal's file name in the store's directory.
+pub const FILE_NAME: &str = "hallpass-group.journal";
+
+/// A record: `MAGIC ‖ payload length (u64 LE) ‖ crc32 of the payload (u32 LE) ‖ payload`.
+const MAGIC: &[u8; 4] = b"HPJ1";
+const HEADER: usize = 4 + 8 + 4;
+
+/// The payload: op count (u32 LE), then per op a tag byte (the table's index; `DELETE` set for
+/// a delete), key length (u32 LE) and key, and for a put, value length (u32 LE) and value.
+const DELETE: u8 = 0x80;
+
+/// A file that has grown past this and is four times the record it now holds is cut back to it.
+const SHRINK_PAST: u64 = 1 << 20;
+
+pub struct Journal {
+    file: File,
+    /// Whether a group was handed to sled and may not be flushed yet (step 1).
+    unflushed: bool,
+    /// Whether the file may hold a record (one that was not cleared).
+    armed: bool,
+}
+
+/// What an open found in the journal.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found {
+    /// No record: a new store, or the last group was replayed and cleared.
+    Nothing,
+    /// A record torn by a crash while it was written; its group never reached sled.
+    Torn,
+    /// The last group handed to sled, to apply again.
+    Group(Vec<Op>),
+}
+
+impl Journal {
+    /// Opens (or creates) the journal of the store at `dir` and reads what it holds.
+    pub fn open(dir: &Path) -> Result<(Journal, Found), StoreError> {
+        let path = dir.join(FILE_NAME);
+        let io_err = |e: io::Error| StoreError::Open {
+            path: path.clone(),
+            why: e.to_string(),
+        };
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err)?;
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut &file, &mut bytes).map_err(io_err)?;
+        let found = read_record(&bytes)?;
+        Ok((
+            Journal {
+                file,
+                unflushed: false,
+                armed: !bytes.is_empty(),
+            },
+            found,
+        ))
+    }
+
+    /// Whether a recorded group may still be unflushed in sled.
+    pub fn unflushed(&self) -> bool {
+        self.unflushed
+    }
+
+    /// Notes that everything handed to sled so far is on disk.
+    pub fn flushed(&mut self) {
+        self.unflushed = false;
+    }
+
+    /// Whether a record may still be here, to be cleared before a group goes another way.
+    pub fn armed(&self) -> bool {
+        self.armed
+    }
+
+    /// Notes that a group was handed to sled and may not be flushed yet.
+    pub fn applied(&mut self) {
+        self.unflushed = true;
+    }
+
+    /// Writes `ops` as the journal's record and syncs it. The caller must have made every
+    /// earlier group durable first ([`Journal::unflushed`] false), because this replaces the
+    /// record that could have completed it.
+    pub fn record(&mut self, ops: &[Op]) -> io::Result<()> {
+        debug_assert!(!self.unflushed, "the previous group must be flushed first");
+        self.armed = true;
+        let record = encode(ops);
+        self.file.write_all_at(&record, 0)?;
+        let len = record.len() as u64;
+        if self.file.metadata()?.len() > (4 * len).max(SHRINK_PAST) {
+            self.file.set_len(len)?;
+        }
+        self.file.sync_data()
+    }
+
+    /// Empties the journal once its group is on disk, before a later group goes to sled
+    /// without it, so no open applies the record again over newer writes.
+    pub fn clear(&mut self) -> io::Result<()> {
+        debug_assert!(!self.unflushed, "the recorded group must be flushed first");
+        self.file.set_len(0)?;
+        self.file.sync_data()?;
+        self.armed = false;
+        Ok(())
+    }
+}
+
+/// The record for `ops`.
+fn encode(ops: &[Op]) -> Vec<u8> {
+    let size: usize = ops
+        .iter()
+        .map(|op| match op {
+            Op::Put(_, k, v) => 9 + k.len() + v.len(),
+            Op::Delete(_, k) => 5 + k.len(),
+        })
+        .sum();
+    let mut payload = Vec::with_capacity(4 + size);
+    payload.extend_from_slice(&len32(ops.len()).to_le_bytes());
+    for op in ops {
+        let (table, key, value) = match op {
+            Op::Put(t, k, v) => (*t, k, Some(v)),
+            Op::Delete(t, k) => (*t, k, None),
+        };
+        let tag = u8::try_from(table.index()).expect("invariant: fewer than 128 tables");
+        payload.push(if value.is_some() { tag } else { tag | DELETE });
+        payload.extend_from_slice(&len32(key.len()).to_le_bytes());
+        payload.extend_from_slice(key);
+        if let Some(v) = value {
+            payload.extend_from_slice(&len32(v.len()).to_le_bytes());
+            payload.extend_from_slice(v);
+        }
+    }
+    frame(&payload)
+}
+
+/// A record holding `payload`.
+pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut record = Vec::with_capacity(HEADER + payload.len());
+    record.extend_from_slice(MAGIC);
+    record.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    record.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    record.extend_from_slice(payload);
+    record
+}
+
+/// A whole record that does not parse: one op, of table 127.
+#[cfg(test)]
+pub(crate) fn unparsable_record() -> Vec<u8> {
+    frame(&[1, 0, 0, 0, 0x7f, 0, 0, 0, 0])
+}
+
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).expect("invariant: a batch, key or value is under 4 GiB")
+}
+
+/// Reads the record at the start of `bytes` (bytes past its end are a longer earlier record's
+/// tail, and ignored).
+fn read_record(bytes: &[u8]) -> Result<Found, StoreError> {
+    if bytes.is_empty() {
+        return Ok(Found::Nothing);
+    }
+    let Some((header, rest)) = bytes.split_first_chunk::<HEADER>() else {
+        return Ok(Found::Torn);
+    };
+    let (magic, header) = header.split_at(4);
+    let (len, crc) = header.split_at(8);
+    let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+    let crc = u32::from_le_bytes(crc.try_into().expect("4 bytes"));
+    let payload = match usize::try_from(len).ok().and_then(|len| rest.get(..len)) {
+        Some(payload) if magic == MAGIC && crc32fast::hash(payload) == crc => payload,
+        _ => return Ok(Found::Torn),
+    };
+    decode(payload).map(Found::Group).map_err(|why| {
+        StoreError::corrupt(
+            "(group journal)",
+            &[],
+            format!("{FILE_NAME} holds a whole record that does not parse: {why}"),
+        )
+    })
+}
+
+/// The ops of a payload whose checksum held.
+fn decode(payload: &[u8]) -> Result<Vec<Op>, String> {
+    let mut r = Reader(payload);
+    let count = r.u32()? as usize;
+    let mut ops = Vec::with_capacity(count.min(payload.len() / 5));
+    for i in 0..count {
+        let tag = r.take(1)?[0];
+        let table = *Table::ALL
+            .get(usize::from(tag & !DELETE))
+            .ok_or_else(|| format!("op {i}: no table {}", tag & !DELETE))?;
+        let key = r.bytes()?;
+        ops.push(if tag & DELETE != 0 {
+            Op::Delete(table, key)
+        } else {
+            Op::Put(table, key, r.bytes()?)
+        });
+    }
+    if !r.0.is_empty() {
+        return Err(format!("{} bytes after the last op", r.0.len()));
+    }
+    Ok(ops)
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        if self.0.len() < n {
+            return Err(format!("ends {} bytes short", n - self.0.len()));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn bytes(&mut self) -> Result<Vec<u8>, String> {
+        let n = self.u32()? as usize;
+        self.take(n).map(<[u8]>::to_vec)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // in tests a panic is the failure report
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn op() -> impl Strategy<Value = Op> {
+        let table = (0..Table::ALL.len()).prop_map(|i| Table::ALL[i]);
+        let bytes = proptest::collection::vec(any::<u8>(), 0..40);
+        prop_oneof![
+            (table.clone(), bytes.clone(), bytes.clone()).prop_map(|(t, k, v)| Op::Put(t, k, v)),
+            (table, bytes).prop_map(|(t, k)| Op::Delete(t, k)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_record_reads_back_as_its_ops_and_any_cut_of_it_as_torn(
+            ops in proptest::collection::vec(op(), 0..20),
+            cut in any::<prop::sample::Index>(),
+            tail in proptest::collection::vec(any::<u8>(), 0..30),
+        ) {
+            let record = encode(&ops);
+            // What an earlier, longer record leaves after this one is ignored.
+            let mut over_old = record.clone();
+            over_old.extend_from_slice(&tail);
+            prop_assert_eq!(read_record(&over_old).unwrap(), Found::Group(ops));
+            let cut = cut.index(record.len());
+            let expected = if cut == 0 { Found::Nothing } else { Found::Torn };
+            prop_assert_eq!(read_record(&record[..cut]).unwrap(), expected);
+        }
+
+        #[test]
+        fn a_changed_byte_makes_the_record_torn(
+            ops in proptest::collection::vec(op(), 1..10),
+            at in any::<prop::sample::Index>(),
+            flip in 1..=255u8,
+        ) {
+            let mut record = encode(&ops);
+            let at = at.index(record.len());
+            record[at] ^= flip;
+            // A changed length may still select a payload, but never one whose checksum holds.
+            prop_assert_eq!(read_record(&record).unwrap(), Found::Torn);
+        }
+    }
+
+    #[test]
+    fn a_whole_record_that_does_not_parse_is_corruption() {
+        match read_record(&unparsable_record()) {
+            Err(StoreError::Corrupt { why, .. }) => {
+                assert!(
+                    why.contains(FILE_NAME) && why.contains("no table 127"),
+                    "{why}"
+                );
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+}
