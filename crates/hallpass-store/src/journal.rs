@@ -54,6 +54,8 @@ pub struct Journal {
     unflushed: bool,
     /// Whether the file may hold a record (one that was not cleared).
     armed: bool,
+    /// The file's length, kept here so a record costs no `fstat`.
+    len: u64,
 }
 
 /// What an open found in the journal.
@@ -90,6 +92,7 @@ impl Journal {
                 file,
                 unflushed: false,
                 armed: !bytes.is_empty(),
+                len: bytes.len() as u64,
             },
             found,
         ))
@@ -124,8 +127,10 @@ impl Journal {
         let record = encode(ops);
         self.file.write_all_at(&record, 0)?;
         let len = record.len() as u64;
-        if self.file.metadata()?.len() > (4 * len).max(SHRINK_PAST) {
+        self.len = self.len.max(len);
+        if self.len > (4 * len).max(SHRINK_PAST) {
             self.file.set_len(len)?;
+            self.len = len;
         }
         self.file.sync_data()
     }
@@ -135,6 +140,7 @@ impl Journal {
     pub fn clear(&mut self) -> io::Result<()> {
         debug_assert!(!self.unflushed, "the recorded group must be flushed first");
         self.file.set_len(0)?;
+        self.len = 0;
         self.file.sync_data()?;
         self.armed = false;
         Ok(())
@@ -150,39 +156,43 @@ fn encode(ops: &[Op]) -> Vec<u8> {
             Op::Delete(_, k) => 5 + k.len(),
         })
         .sum();
-    let mut payload = Vec::with_capacity(4 + size);
-    payload.extend_from_slice(&len32(ops.len()).to_le_bytes());
+    // The header is filled in once the payload is built, so a group's bytes are copied once.
+    let mut record = Vec::with_capacity(HEADER + 4 + size);
+    record.extend_from_slice(&[0; HEADER]);
+    record.extend_from_slice(&len32(ops.len()).to_le_bytes());
     for op in ops {
         let (table, key, value) = match op {
             Op::Put(t, k, v) => (*t, k, Some(v)),
             Op::Delete(t, k) => (*t, k, None),
         };
         let tag = u8::try_from(table.index()).expect("invariant: fewer than 128 tables");
-        payload.push(if value.is_some() { tag } else { tag | DELETE });
-        payload.extend_from_slice(&len32(key.len()).to_le_bytes());
-        payload.extend_from_slice(key);
+        record.push(if value.is_some() { tag } else { tag | DELETE });
+        record.extend_from_slice(&len32(key.len()).to_le_bytes());
+        record.extend_from_slice(key);
         if let Some(v) = value {
-            payload.extend_from_slice(&len32(v.len()).to_le_bytes());
-            payload.extend_from_slice(v);
+            record.extend_from_slice(&len32(v.len()).to_le_bytes());
+            record.extend_from_slice(v);
         }
     }
-    frame(&payload)
+    seal(&mut record);
+    record
 }
 
-/// A record holding `payload`.
-pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut record = Vec::with_capacity(HEADER + payload.len());
-    record.extend_from_slice(MAGIC);
-    record.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    record.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    record.extend_from_slice(payload);
-    record
+/// Fills in the header of `record`, a zeroed header followed by its payload.
+fn seal(record: &mut [u8]) {
+    let (header, payload) = record.split_at_mut(HEADER);
+    header[..4].copy_from_slice(MAGIC);
+    header[4..12].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    header[12..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
 }
 
 /// A whole record that does not parse: one op, of table 127.
 #[cfg(test)]
 pub(crate) fn unparsable_record() -> Vec<u8> {
-    frame(&[1, 0, 0, 0, 0x7f, 0, 0, 0, 0])
+    let mut record = vec![0; HEADER];
+    record.extend_from_slice(&[1, 0, 0, 0, 0x7f, 0, 0, 0, 0]);
+    seal(&mut record);
+    record
 }
 
 fn len32(n: usize) -> u32 {

@@ -63,7 +63,7 @@ impl SledBackend {
         // grants); without this it stays resident for the life of the process.
         hallpass_alloc::release_free_memory();
         let (mut journal, found) = Journal::open(path)?;
-        let backend = Self::from_db(db, None).map_err(|e| open_err(e.to_string()))?;
+        let mut backend = Self::from_db(db).map_err(|e| open_err(e.to_string()))?;
         let held_a_record = found != Found::Nothing;
         match found {
             Found::Nothing => {}
@@ -89,10 +89,8 @@ impl SledBackend {
                 .clear()
                 .map_err(|e| open_err(format!("cannot clear {}: {e}", journal::FILE_NAME)))?;
         }
-        Ok(SledBackend {
-            journal: Some(Mutex::new(journal)),
-            ..backend
-        })
+        backend.journal = Some(Mutex::new(journal));
+        Ok(backend)
     }
 
     /// A database in temporary storage, removed when dropped. For tests.
@@ -104,15 +102,20 @@ impl SledBackend {
                 path: "(temporary)".into(),
                 why: e.to_string(),
             })?;
-        Self::from_db(db, None)
+        Self::from_db(db)
     }
 
-    fn from_db(db: sled::Db, journal: Option<Mutex<Journal>>) -> Result<SledBackend, StoreError> {
+    /// The backend over `db`'s trees, with no journal yet.
+    fn from_db(db: sled::Db) -> Result<SledBackend, StoreError> {
         let trees = Table::ALL
             .iter()
             .map(|t| db.open_tree(t.name()).map_err(backend_err))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(SledBackend { db, trees, journal })
+        Ok(SledBackend {
+            db,
+            trees,
+            journal: None,
+        })
     }
 
     fn tree(&self, table: Table) -> &sled::Tree {
