@@ -14,7 +14,11 @@
 //!   flushed it; if either fails it stays under the newer pending writes, to be applied again
 //!   (the same values) by the next flush;
 //! - so a key that is not pending holds, in the wrapped backend, a value that is on disk:
-//!   [`GroupApply::settled`] tells a reader whether what it just read needs a flush yet.
+//!   [`GroupApply::settled`] tells a reader whether what it just read needs a flush yet;
+//! - the pending set is bounded: a batch that finds [`PENDING_MAX`] keys or more waiting for
+//!   the flusher waits until the flusher takes them, so a writer that does not wait for the
+//!   disk (a bulk load) cannot outrun it and pile up its whole load in one group, in memory and
+//!   in the journal record that group becomes.
 //!
 //! Nothing changes for durability: a write was never durable before a flush, and it is still
 //! made durable by the flush that group commit already runs.
@@ -22,10 +26,17 @@
 use std::collections::BTreeMap;
 use std::iter::Peekable;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::backend::{Backend, Op, ScanIter, Table};
 use crate::error::StoreError;
+
+/// How many keys may wait for the flusher before a new batch waits with them (it then waits
+/// for one flush to take them; a batch is never split, so one bigger than this still goes in
+/// whole). Writers that wait for the disk never come near it: a group of 256 writers is about
+/// 8k keys. A bulk load of 5,000 grants per batch reaches it, and its groups stay at about 85k
+/// keys, 10 MB (BENCHMARKS.md, the write path).
+pub const PENDING_MAX: usize = 65_536;
 
 /// Staged writes: `Some(value)` puts, `None` deletes.
 type Writes = BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>;
@@ -42,6 +53,8 @@ struct Pending {
     /// How many batches were merged into `newest`, and into `taken`.
     newest_batches: usize,
     taken_batches: usize,
+    /// Writers waiting in [`GroupApply::apply`] for the flusher to take `newest`.
+    waiting: usize,
 }
 
 impl Pending {
@@ -78,15 +91,26 @@ impl Pending {
 pub struct GroupApply {
     inner: Arc<dyn Backend>,
     pending: Mutex<Pending>,
+    /// Signalled when a flush takes `newest`: a writer waiting for room goes on.
+    room: Condvar,
+    /// Keys in `newest` from which a new batch waits ([`PENDING_MAX`]).
+    max_pending: usize,
     /// Held for the whole of a flush: one group in flight at a time.
     flushing: Mutex<()>,
 }
 
 impl GroupApply {
     pub fn new(inner: Arc<dyn Backend>) -> GroupApply {
+        GroupApply::with_max_pending(inner, PENDING_MAX)
+    }
+
+    /// With a bound other than [`PENDING_MAX`] (tests).
+    fn with_max_pending(inner: Arc<dyn Backend>, max_pending: usize) -> GroupApply {
         GroupApply {
             inner,
             pending: Mutex::new(Pending::default()),
+            room: Condvar::new(),
+            max_pending,
             flushing: Mutex::new(()),
         }
     }
@@ -112,6 +136,7 @@ impl GroupApply {
             p.taken = Arc::new(newest);
         }
         p.taken_batches = batches;
+        self.room.notify_all();
         (Arc::clone(&p.taken), batches)
     }
 
@@ -154,8 +179,16 @@ impl Backend for GroupApply {
         })
     }
 
+    /// Waits first while [`PENDING_MAX`] keys wait for the flusher. Every batch in `newest`
+    /// was counted for the flusher when its write returned, so the flusher has a flush to make
+    /// and takes them: a failed flush takes them too (they then stay pending as `taken`).
     fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let mut p = self.pending();
+        while p.newest.len() >= self.max_pending {
+            p.waiting += 1;
+            p = self.room.wait(p).unwrap_or_else(PoisonError::into_inner);
+            p.waiting -= 1;
+        }
         for op in ops {
             match op {
                 Op::Put(t, k, v) => p.newest.insert((t, k), Some(v)),
@@ -351,6 +384,42 @@ mod tests {
         grouped.flush().unwrap();
         assert_eq!(stored.get(Table::Users, b"a").unwrap(), None);
         assert_eq!(stored.get(Table::Users, b"b").unwrap(), Some(b"2".to_vec()));
+    }
+
+    #[test]
+    fn a_batch_that_finds_the_pending_set_full_waits_for_a_flush_to_take_it() {
+        let stored = Arc::new(MemBackend::new());
+        let grouped = Arc::new(GroupApply::with_max_pending(stored.clone(), 2));
+        let put = |k: &[u8]| Op::Put(Table::Grants, k.to_vec(), b"v".to_vec());
+        grouped.apply(vec![put(b"a")]).unwrap();
+        // Below the bound: goes in at once, and may take the set past it (never split).
+        grouped.apply(vec![put(b"b"), put(b"c")]).unwrap();
+        let writer = {
+            let grouped = grouped.clone();
+            std::thread::spawn(move || grouped.apply(vec![put(b"d")]))
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while grouped.pending().waiting == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer never waited"
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(grouped.get(Table::Grants, b"d").unwrap(), None);
+        grouped.flush().unwrap();
+        writer.join().unwrap().unwrap();
+        // The flush took the three keys before the waiting batch went in.
+        assert_eq!(
+            stored.get(Table::Grants, b"c").unwrap(),
+            Some(b"v".to_vec())
+        );
+        assert_eq!(stored.get(Table::Grants, b"d").unwrap(), None);
+        assert_eq!(
+            grouped.get(Table::Grants, b"d").unwrap(),
+            Some(b"v".to_vec())
+        );
+        assert_eq!(grouped.pending().waiting, 0);
     }
 
     /// Fails its next apply, or its next flush, while armed; records each group's batch count.

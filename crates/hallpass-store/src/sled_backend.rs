@@ -66,7 +66,7 @@ impl SledBackend {
         let mut backend = Self::from_db(db).map_err(|e| open_err(e.to_string()))?;
         let held_a_record = found != Found::Nothing;
         match found {
-            Found::Nothing => {}
+            Found::Nothing | Found::Settled => {}
             Found::Torn => tracing::warn!(store = %path.display(), "{JOURNAL_RECORD_TORN}"),
             Found::Group(ops) => {
                 // Usually the group landed whole (and the record waits for the next one).
@@ -500,6 +500,31 @@ mod tests {
             reopened(dir.path(), &["k1", "f002"]).1,
             some(&["next", "next"])
         );
+    }
+
+    #[test]
+    fn a_flush_marks_the_record_settled_and_an_open_then_reads_nothing_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = SledBackend::open(dir.path(), CACHE).unwrap();
+        b.apply_group(vec![put("k1", "two"), put("k2", "two")], 2)
+            .unwrap();
+        let magic = |dir: &Path| std::fs::read(dir.join(journal::FILE_NAME)).unwrap()[..4].to_vec();
+        assert_ne!(magic(dir.path()), journal::SETTLED, "not before the flush");
+        b.flush().unwrap();
+        assert_eq!(magic(dir.path()), journal::SETTLED);
+        drop(b);
+        // A settled record is trusted: here its group never reached sled, and the open
+        // leaves sled as it is (an unmarked record would be applied, as above).
+        let dir = store_with_a_group();
+        {
+            let b = SledBackend::open(dir.path(), CACHE).unwrap();
+            let mut journal = b.journal().unwrap();
+            journal.record(&[put("k1", "never applied")]).unwrap();
+            journal.applied();
+            journal.flushed();
+        }
+        assert_eq!(reopened(dir.path(), &["k1", "k2"]).1, some(&["a", "a"]));
+        assert_eq!(journal_len(dir.path()), 0, "a settled record is cleared");
     }
 
     #[test]

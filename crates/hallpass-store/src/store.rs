@@ -940,7 +940,9 @@ impl Store {
     /// stages writes; if it returns Ok, all staged ops are applied atomically in ONE
     /// Backend::apply; if it returns Err, nothing is written. Returns the value and a
     /// CommitTicket (a write that staged nothing gets the newest existing ticket, so waiting on
-    /// it still covers the data `f` read).
+    /// it still covers the data `f` read). A write that finds `group_apply::PENDING_MAX` keys
+    /// waiting for the disk waits for the flusher to take them (one flush): only a writer that
+    /// never waits for durability gets that far ahead.
     pub fn write<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&mut Txn<'_>) -> Result<T, E>,
