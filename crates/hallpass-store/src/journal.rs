@@ -15,8 +15,9 @@
 //! 2. a journaled group is written here and synced (`sync_data`), replacing the previous
 //!    record; then its writes go to sled one by one. Before a group goes as a transaction, a
 //!    record still here is cleared, and that is synced too;
-//! 3. sled's `flush` makes them durable, and then the record's magic is overwritten with
-//!    [`SETTLED`] (not synced): the group is on disk, so an open need not read it back.
+//! 3. sled's `flush` makes them durable; if every write of the group reached sled (none
+//!    failed), the record's magic is then overwritten with [`SETTLED`] (not synced): the group
+//!    is on disk, so an open need not read it back.
 //!
 //! Invariants: when a record here is whole (its checksum holds), it holds the last group handed
 //! to sled (a later journaled group would have replaced it, a later transaction cleared it
@@ -63,8 +64,10 @@ pub struct Journal {
     unflushed: bool,
     /// Whether the file may hold a record (one that was not cleared).
     armed: bool,
-    /// Whether the record here is not yet marked [`SETTLED`].
-    unsettled: bool,
+    /// Whether the record's group went to sled whole, and the record is not yet marked
+    /// [`SETTLED`]: the next flush marks it. A group whose apply failed part way is never
+    /// marked; the next group's record replaces it, and until then an open completes it.
+    settle_at_flush: bool,
     /// The file's length, kept here so a record costs no `fstat`.
     len: u64,
 }
@@ -105,7 +108,7 @@ impl Journal {
                 file,
                 unflushed: false,
                 armed: !bytes.is_empty(),
-                unsettled: false,
+                settle_at_flush: false,
                 len: bytes.len() as u64,
             },
             found,
@@ -121,13 +124,19 @@ impl Journal {
     /// [`SETTLED`] if it was not yet. The mark only spares the next open a check, so failing
     /// to write it is logged, not returned: the flush it follows did succeed.
     pub fn flushed(&mut self) {
-        if self.unflushed && self.unsettled {
-            match self.file.write_all_at(SETTLED, 0) {
-                Ok(()) => self.unsettled = false,
-                Err(e) => tracing::warn!("cannot mark the group journal's record settled: {e}"),
+        if self.unflushed && self.settle_at_flush {
+            if let Err(e) = self.file.write_all_at(SETTLED, 0) {
+                tracing::warn!("cannot mark the group journal's record settled: {e}");
             }
+            self.settle_at_flush = false;
         }
         self.unflushed = false;
+    }
+
+    /// Notes that every write of the recorded group is in sled: the next flush may mark the
+    /// record [`SETTLED`].
+    pub fn handed_whole(&mut self) {
+        self.settle_at_flush = self.armed;
     }
 
     /// Whether a record may still be here, to be cleared before a group goes another way.
@@ -146,7 +155,7 @@ impl Journal {
     pub fn record(&mut self, ops: &[Op]) -> io::Result<()> {
         debug_assert!(!self.unflushed, "the previous group must be flushed first");
         self.armed = true;
-        self.unsettled = true;
+        self.settle_at_flush = false;
         let record = encode(ops);
         self.file.write_all_at(&record, 0)?;
         let len = record.len() as u64;
@@ -166,7 +175,7 @@ impl Journal {
         self.len = 0;
         self.file.sync_data()?;
         self.armed = false;
-        self.unsettled = false;
+        self.settle_at_flush = false;
         Ok(())
     }
 }
@@ -346,6 +355,35 @@ mod tests {
             let expected = if record.starts_with(SETTLED) { Found::Settled } else { Found::Torn };
             prop_assert_eq!(read_record(&record).unwrap(), expected);
         }
+    }
+
+    /// The journal's file after a group of `ops` was recorded and flushed, `whole` saying
+    /// whether all of it went to sled.
+    fn recorded_and_flushed(whole: bool) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _) = Journal::open(dir.path()).unwrap();
+        journal
+            .record(&[Op::Delete(Table::Grants, b"k".to_vec())])
+            .unwrap();
+        journal.applied();
+        if whole {
+            journal.handed_whole();
+        }
+        journal.flushed();
+        std::fs::read(dir.path().join(FILE_NAME)).unwrap()
+    }
+
+    #[test]
+    fn only_a_group_handed_to_sled_whole_is_marked_settled_at_its_flush() {
+        assert_eq!(
+            read_record(&recorded_and_flushed(true)).unwrap(),
+            Found::Settled
+        );
+        // An apply that failed part way: the record stays, for an open to complete the group.
+        assert!(matches!(
+            read_record(&recorded_and_flushed(false)).unwrap(),
+            Found::Group(_)
+        ));
     }
 
     #[test]

@@ -364,7 +364,9 @@ impl Backend for SledBackend {
         }
         journal.record(&ops).map_err(journal_err)?;
         journal.applied();
-        self.put_each(ops)
+        self.put_each(ops)?;
+        journal.handed_whole();
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -521,6 +523,7 @@ mod tests {
             let mut journal = b.journal().unwrap();
             journal.record(&[put("k1", "never applied")]).unwrap();
             journal.applied();
+            journal.handed_whole();
             journal.flushed();
         }
         assert_eq!(reopened(dir.path(), &["k1", "k2"]).1, some(&["a", "a"]));
