@@ -1,6 +1,7 @@
-//! The fuzz seed corpora (`fuzz/corpus/{config,integration_file,policy}`) replayed through the
-//! checks their fuzz targets make, so the targets' expectations cannot rot while nobody runs
-//! the fuzzer (see `fuzz/README.md`; the `frame` seeds replay in hallpass-proto).
+//! The fuzz seed corpora (`fuzz/corpus/{config,integration_file,policy,scim_filter}`) replayed
+//! through the checks their fuzz targets make, so the targets' expectations cannot rot while
+//! nobody runs the fuzzer (see `fuzz/README.md`; the `frame` seeds replay in hallpass-proto).
+//! The `scim_filter` checks are the target's own file, included here.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -163,4 +164,20 @@ fn policy_seeds_validate_and_round_trip() {
         }
     }
     assert!(flows >= 2 && docs >= 1, "{flows} flows, {docs} documents");
+}
+
+mod scim_filter {
+    include!("../../../fuzz/checks/scim_filter.rs");
+}
+
+#[test]
+fn scim_filter_seeds_hold_the_targets_checks() {
+    let mut parsed = 0;
+    for (path, bytes) in seeds("scim_filter") {
+        let text = text(&path, &bytes);
+        scim_filter::check_scim_filter(&text);
+        parsed += usize::from(hallpass_daemon::scim::filter::parse(&text).is_ok());
+    }
+    // The seeds are there to reach the checks past the parser.
+    assert!(parsed >= 3, "only {parsed} seeds parse as filters");
 }
