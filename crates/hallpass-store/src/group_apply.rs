@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::iter::Peekable;
 use std::ops::Bound;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Op, ScanIter, Table};
 use crate::error::StoreError;
@@ -37,6 +38,11 @@ use crate::error::StoreError;
 /// 8k keys. A bulk load of 5,000 grants per batch reaches it, and its groups stay at about 85k
 /// keys, 10 MB (BENCHMARKS.md, the write path).
 pub const PENDING_MAX: usize = 65_536;
+
+/// How long a batch waits for room before it is refused: a flush of a bounded group takes well
+/// under a second, so this only ends a wait for a flusher that stopped (a panic, a hung disk),
+/// which would otherwise hold the store's writer lock, and with it every writer, for good.
+const ROOM_WAIT_MAX: Duration = Duration::from_secs(30);
 
 /// Staged writes: `Some(value)` puts, `None` deletes.
 type Writes = BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>;
@@ -93,24 +99,31 @@ pub struct GroupApply {
     pending: Mutex<Pending>,
     /// Signalled when a flush takes `newest`: a writer waiting for room goes on.
     room: Condvar,
-    /// Keys in `newest` from which a new batch waits ([`PENDING_MAX`]).
+    /// Keys in `newest` from which a new batch waits ([`PENDING_MAX`]), and for how long at
+    /// most ([`ROOM_WAIT_MAX`]).
     max_pending: usize,
+    max_wait: Duration,
     /// Held for the whole of a flush: one group in flight at a time.
     flushing: Mutex<()>,
 }
 
 impl GroupApply {
     pub fn new(inner: Arc<dyn Backend>) -> GroupApply {
-        GroupApply::with_max_pending(inner, PENDING_MAX)
+        GroupApply::with_max_pending(inner, PENDING_MAX, ROOM_WAIT_MAX)
     }
 
-    /// With a bound other than [`PENDING_MAX`] (tests).
-    fn with_max_pending(inner: Arc<dyn Backend>, max_pending: usize) -> GroupApply {
+    /// With bounds other than [`PENDING_MAX`] and [`ROOM_WAIT_MAX`] (tests).
+    fn with_max_pending(
+        inner: Arc<dyn Backend>,
+        max_pending: usize,
+        max_wait: Duration,
+    ) -> GroupApply {
         GroupApply {
             inner,
             pending: Mutex::new(Pending::default()),
             room: Condvar::new(),
             max_pending,
+            max_wait,
             flushing: Mutex::new(()),
         }
     }
@@ -181,12 +194,27 @@ impl Backend for GroupApply {
 
     /// Waits first while [`PENDING_MAX`] keys wait for the flusher. Every batch in `newest`
     /// was counted for the flusher when its write returned, so the flusher has a flush to make
-    /// and takes them: a failed flush takes them too (they then stay pending as `taken`).
+    /// and takes them: a failed flush takes them too (they then stay pending as `taken`). A
+    /// flusher that takes nothing for [`ROOM_WAIT_MAX`] has stopped: the batch is refused.
     fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let mut p = self.pending();
+        let deadline = Instant::now() + self.max_wait;
         while p.newest.len() >= self.max_pending {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Flush(format!(
+                    "{} changes have waited {} s for the store's flusher, which took none: the \
+                     disk is stalled or the flusher stopped; this write was not applied",
+                    p.newest.len(),
+                    self.max_wait.as_secs_f64()
+                )));
+            }
             p.waiting += 1;
-            p = self.room.wait(p).unwrap_or_else(PoisonError::into_inner);
+            p = self
+                .room
+                .wait_timeout(p, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
             p.waiting -= 1;
         }
         for op in ops {
@@ -389,7 +417,11 @@ mod tests {
     #[test]
     fn a_batch_that_finds_the_pending_set_full_waits_for_a_flush_to_take_it() {
         let stored = Arc::new(MemBackend::new());
-        let grouped = Arc::new(GroupApply::with_max_pending(stored.clone(), 2));
+        let grouped = Arc::new(GroupApply::with_max_pending(
+            stored.clone(),
+            2,
+            Duration::from_secs(60),
+        ));
         let put = |k: &[u8]| Op::Put(Table::Grants, k.to_vec(), b"v".to_vec());
         grouped.apply(vec![put(b"a")]).unwrap();
         // Below the bound: goes in at once, and may take the set past it (never split).
@@ -420,6 +452,22 @@ mod tests {
             Some(b"v".to_vec())
         );
         assert_eq!(grouped.pending().waiting, 0);
+    }
+
+    #[test]
+    fn a_batch_waiting_for_a_flusher_that_takes_nothing_is_refused_and_applies_nothing() {
+        let stored = Arc::new(MemBackend::new());
+        let grouped = GroupApply::with_max_pending(stored, 1, Duration::from_millis(50));
+        let put = |k: &[u8]| Op::Put(Table::Grants, k.to_vec(), b"v".to_vec());
+        grouped.apply(vec![put(b"a")]).unwrap();
+        let err = grouped.apply(vec![put(b"b")]).unwrap_err();
+        assert!(matches!(err, StoreError::Flush(_)), "{err}");
+        assert!(err.to_string().contains("was not applied"), "{err}");
+        assert_eq!(grouped.get(Table::Grants, b"b").unwrap(), None);
+        assert_eq!(grouped.pending().waiting, 0);
+        // Once a flush takes the set, writes go in again.
+        grouped.flush().unwrap();
+        grouped.apply(vec![put(b"b")]).unwrap();
     }
 
     /// Fails its next apply, or its next flush, while armed; records each group's batch count.

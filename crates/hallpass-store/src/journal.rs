@@ -28,7 +28,11 @@
 //! group before it was on disk (step 1), so there is nothing to replay. A record marked
 //! [`SETTLED`] holds a group that sled's `flush` made durable, with nothing handed to sled
 //! after it (the same argument), so there is nothing to replay either; if the mark is lost
-//! (power loss: it is never synced), the record reads as whole and is checked key by key. A
+//! (power loss: it is never synced), the record reads as whole and is checked key by key. The
+//! mark is no stronger than the sled `flush` it follows, which is also what acknowledges the
+//! group's writes: sled 0.34 makes a flush durable with `sync_file_range` (and a `sync_all`
+//! every 500 ms), so a power loss that undid a flush the mark outlived would lose acknowledged
+//! writes as well; that is sled's durability, and the journal relies on it as step 1 does. A
 //! whole record whose contents do not parse is corruption and is reported, never skipped.
 
 use std::fs::File;
