@@ -657,6 +657,8 @@ impl Filter {
                 let exact = def.is_some_and(|d| d.case_exact);
                 let date = def.is_some_and(|d| d.ty == AttrType::DateTime);
                 match op {
+                    // `ne null` is `not (eq null)`: the attribute is present.
+                    CompareOp::Ne if lit.is_null() => vals.iter().any(|x| present(x)),
                     CompareOp::Ne => !vals
                         .iter()
                         .any(|x| compare(x, CompareOp::Eq, lit, exact, date)),
@@ -923,7 +925,7 @@ mod tests {
             // A multi-byte character in a word's first four bytes (found by the fuzzer: the
             // `urn:` test sliced inside it and panicked).
             ("ai,\u{7db}aa pr", "position 1"),
-            ("ur\u{e9} eq 1", "position 1"),
+            ("urn\u{e9}x pr", "position 1"),
         ];
         for (input, pos) in cases {
             let e = parse(input).expect_err(input);
@@ -1028,6 +1030,8 @@ mod tests {
             ("active eq false", false),
             ("nickName eq null", true),
             ("userName eq null", false),
+            ("nickName ne null", false),
+            ("userName ne null", true),
             (r#"emails co "jensen.org""#, true),
             (r#"emails.value eq "babs@jensen.org""#, true),
             (r#"emails[type eq "work" and value co "example"]"#, true),
