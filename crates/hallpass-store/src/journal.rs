@@ -11,7 +11,8 @@
 //! extra sync would cost more than the transaction's fixed cost (BENCHMARKS.md).
 //!
 //! Protocol (`SledBackend::apply` and `flush`, which are serialized):
-//! 1. the previous group is flushed (sled's `flush`), if it was not already;
+//! 1. the previous group is flushed (sled's `flush`), if it was not already
+//!    ([`Journal::flush_previous`]);
 //! 2. a journaled group is written here and synced (`sync_data`), replacing the previous
 //!    record; then its writes go to sled one by one. Before a group goes as a transaction, a
 //!    record still here is cleared, and that is synced too;
@@ -66,13 +67,12 @@ pub struct Journal {
     file: File,
     /// Whether a group was handed to sled and may not be flushed yet (step 1).
     unflushed: bool,
-    /// Whether the file may hold a record (one that was not cleared).
-    armed: bool,
     /// Whether the record's group went to sled whole, and the record is not yet marked
     /// [`SETTLED`]: the next flush marks it. A group whose apply failed part way is never
     /// marked; the next group's record replaces it, and until then an open completes it.
     settle_at_flush: bool,
-    /// The file's length, kept here so a record costs no `fstat`.
+    /// The file's length (at least as long as anything written to it), kept here so a record
+    /// costs no `fstat`; above 0 the file may hold a record, which a transaction must clear.
     len: u64,
 }
 
@@ -104,24 +104,34 @@ impl Journal {
             .truncate(false)
             .open(&path)
             .map_err(io_err)?;
-        let mut bytes = Vec::new();
-        io::Read::read_to_end(&mut &file, &mut bytes).map_err(io_err)?;
+        let len = file.metadata().map_err(io_err)?.len();
+        // A settled record is not read past its mark: nothing in it is needed.
+        let mut bytes = vec![0; SETTLED.len().min(len as usize)];
+        file.read_exact_at(&mut bytes, 0).map_err(io_err)?;
+        if !bytes.starts_with(SETTLED) {
+            bytes.clear();
+            io::Read::read_to_end(&mut &file, &mut bytes).map_err(io_err)?;
+        }
         let found = read_record(&bytes)?;
         Ok((
             Journal {
                 file,
                 unflushed: false,
-                armed: !bytes.is_empty(),
                 settle_at_flush: false,
-                len: bytes.len() as u64,
+                len,
             },
             found,
         ))
     }
 
-    /// Whether a recorded group may still be unflushed in sled.
-    pub fn unflushed(&self) -> bool {
-        self.unflushed
+    /// Step 1: makes the group handed to sled last durable with `flush` (sled's), if it may
+    /// not be yet, before a record or a clear replaces what could complete it.
+    pub fn flush_previous<E>(&mut self, flush: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
+        if self.unflushed {
+            flush()?;
+            self.flushed();
+        }
+        Ok(())
     }
 
     /// Notes that everything handed to sled so far is on disk, and marks the record
@@ -140,12 +150,12 @@ impl Journal {
     /// Notes that every write of the recorded group is in sled: the next flush may mark the
     /// record [`SETTLED`].
     pub fn handed_whole(&mut self) {
-        self.settle_at_flush = self.armed;
+        self.settle_at_flush = self.armed();
     }
 
     /// Whether a record may still be here, to be cleared before a group goes another way.
     pub fn armed(&self) -> bool {
-        self.armed
+        self.len > 0
     }
 
     /// Notes that a group was handed to sled and may not be flushed yet.
@@ -158,12 +168,12 @@ impl Journal {
     /// record that could have completed it.
     pub fn record(&mut self, ops: &[Op]) -> io::Result<()> {
         debug_assert!(!self.unflushed, "the previous group must be flushed first");
-        self.armed = true;
         self.settle_at_flush = false;
         let record = encode(ops);
-        self.file.write_all_at(&record, 0)?;
         let len = record.len() as u64;
+        // Before the write: a write that fails part way still leaves the journal armed.
         self.len = self.len.max(len);
+        self.file.write_all_at(&record, 0)?;
         if self.len > (4 * len).max(SHRINK_PAST) {
             self.file.set_len(len)?;
             self.len = len;
@@ -176,9 +186,8 @@ impl Journal {
     pub fn clear(&mut self) -> io::Result<()> {
         debug_assert!(!self.unflushed, "the recorded group must be flushed first");
         self.file.set_len(0)?;
-        self.len = 0;
         self.file.sync_data()?;
-        self.armed = false;
+        self.len = 0;
         self.settle_at_flush = false;
         Ok(())
     }

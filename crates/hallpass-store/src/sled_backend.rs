@@ -348,10 +348,7 @@ impl Backend for SledBackend {
         // Batches reach the disk in order, and a record replaces the one that could have
         // completed the previous batch: so that batch is flushed first (group commit always
         // has, and this costs nothing there).
-        if journal.unflushed() {
-            self.db.flush().map_err(backend_err)?;
-            journal.flushed();
-        }
+        journal.flush_previous(|| self.db.flush().map(drop).map_err(backend_err))?;
         let journal_err =
             |e: std::io::Error| StoreError::Backend(format!("cannot write the group journal: {e}"));
         if batches < 2 && ops.len() < JOURNAL_ALONE_FROM {
