@@ -656,13 +656,18 @@ impl Filter {
                 let (vals, def) = values(scope, p, v);
                 let exact = def.is_some_and(|d| d.case_exact);
                 let date = def.is_some_and(|d| d.ty == AttrType::DateTime);
+                // `eq null` is "absent"; `ne` is always the negation of `eq`.
+                let eq = || {
+                    if lit.is_null() {
+                        !vals.iter().any(|x| present(x))
+                    } else {
+                        vals.iter()
+                            .any(|x| compare(x, CompareOp::Eq, lit, exact, date))
+                    }
+                };
                 match op {
-                    // `ne null` is `not (eq null)`: the attribute is present.
-                    CompareOp::Ne if lit.is_null() => vals.iter().any(|x| present(x)),
-                    CompareOp::Ne => !vals
-                        .iter()
-                        .any(|x| compare(x, CompareOp::Eq, lit, exact, date)),
-                    CompareOp::Eq if lit.is_null() => !vals.iter().any(|x| present(x)),
+                    CompareOp::Eq => eq(),
+                    CompareOp::Ne => !eq(),
                     _ => vals.iter().any(|x| compare(x, *op, lit, exact, date)),
                 }
             }
