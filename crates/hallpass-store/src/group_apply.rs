@@ -109,15 +109,11 @@ pub struct GroupApply {
 
 impl GroupApply {
     pub fn new(inner: Arc<dyn Backend>) -> GroupApply {
-        GroupApply::with_max_pending(inner, PENDING_MAX, ROOM_WAIT_MAX)
+        GroupApply::with_bounds(inner, PENDING_MAX, ROOM_WAIT_MAX)
     }
 
     /// With bounds other than [`PENDING_MAX`] and [`ROOM_WAIT_MAX`] (tests).
-    fn with_max_pending(
-        inner: Arc<dyn Backend>,
-        max_pending: usize,
-        max_wait: Duration,
-    ) -> GroupApply {
+    fn with_bounds(inner: Arc<dyn Backend>, max_pending: usize, max_wait: Duration) -> GroupApply {
         GroupApply {
             inner,
             pending: Mutex::new(Pending::default()),
@@ -417,7 +413,7 @@ mod tests {
     #[test]
     fn a_batch_that_finds_the_pending_set_full_waits_for_a_flush_to_take_it() {
         let stored = Arc::new(MemBackend::new());
-        let grouped = Arc::new(GroupApply::with_max_pending(
+        let grouped = Arc::new(GroupApply::with_bounds(
             stored.clone(),
             2,
             Duration::from_secs(60),
@@ -457,7 +453,7 @@ mod tests {
     #[test]
     fn a_batch_waiting_for_a_flusher_that_takes_nothing_is_refused_and_applies_nothing() {
         let stored = Arc::new(MemBackend::new());
-        let grouped = GroupApply::with_max_pending(stored, 1, Duration::from_millis(50));
+        let grouped = GroupApply::with_bounds(stored, 1, Duration::from_millis(50));
         let put = |k: &[u8]| Op::Put(Table::Grants, k.to_vec(), b"v".to_vec());
         grouped.apply(vec![put(b"a")]).unwrap();
         let err = grouped.apply(vec![put(b"b")]).unwrap_err();
