@@ -134,7 +134,9 @@ impl Clock for ManualClock {
     }
 }
 
-/// Durations as people write them: `90s`, `15m`, `2h`, `1d`, `1h30m`.
+/// Durations as people write them: `90s`, `15m`, `2h`, `1d`, `1h30m`. Whole seconds only:
+/// requests and grants keep seconds, so `1h 500ms` is refused rather than cut to `1h`, or
+/// `500ms` to nothing.
 pub fn parse_duration(field: &'static str, s: &str) -> Result<Duration, DomainError> {
     let d = humantime::parse_duration(s.trim()).map_err(|e| {
         DomainError::invalid(
@@ -144,6 +146,12 @@ pub fn parse_duration(field: &'static str, s: &str) -> Result<Duration, DomainEr
     })?;
     if d.is_zero() {
         return Err(DomainError::invalid(field, "must be longer than zero"));
+    }
+    if d.subsec_nanos() != 0 {
+        return Err(DomainError::invalid(
+            field,
+            format!("`{}` is not a whole number of seconds", s.trim()),
+        ));
     }
     Ok(d)
 }
@@ -243,6 +251,14 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
         assert_eq!(format_duration(Duration::from_secs(86_400 + 5)), "1d5s");
         assert!(parse_duration("duration", "0s").is_err());
+        for fraction in ["500ms", "1h 500ms", "2s 1ns"] {
+            let e = parse_duration("duration", fraction).unwrap_err();
+            assert!(e.to_string().contains("whole number of seconds"), "{e}");
+        }
+        assert_eq!(
+            parse_duration("d", "1h 1000ms").unwrap(),
+            Duration::from_secs(3601)
+        );
         let e = parse_duration("duration", "soon").unwrap_err();
         assert!(e.to_string().contains("duration"), "{e}");
     }
