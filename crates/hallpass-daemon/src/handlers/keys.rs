@@ -11,22 +11,45 @@ use crate::broker::{Caller, Fail};
 /// Keys one person may register.
 const MAX_KEYS: usize = 16;
 
-fn parse(key: &str) -> Result<PublicKey, Fail> {
-    PublicKey::from_openssh(key.trim()).map_err(|e| {
-        Fail::Api(ApiError::invalid(
-            "key",
-            format!(
-                "not an OpenSSH public key ({e}); give the one line of e.g. ~/.ssh/id_ed25519.pub"
-            ),
-        ))
-    })
+/// Why pasted text is not a public key to register.
+pub(crate) enum BadKey {
+    /// A private key: say so, and never echo it.
+    Private,
+    /// Not an OpenSSH public key (the parser's reason).
+    Unreadable(String),
+    /// More than one line, or a comment with control characters. ssh-key takes the comment
+    /// to the end of the text, newlines and escape sequences included, and comments are shown
+    /// in terminals (`hallpass keys list`, the TUI).
+    NotOneLine,
+}
+
+/// Reads one pasted OpenSSH public key, as both the RPC and the access-link form take it:
+/// the key and the line to store (its canonical form, printable, on one line).
+pub(crate) fn read_public_key(text: &str) -> Result<(PublicKey, String), BadKey> {
+    if text.contains("PRIVATE KEY") {
+        return Err(BadKey::Private);
+    }
+    let key =
+        PublicKey::from_openssh(text.trim()).map_err(|e| BadKey::Unreadable(e.to_string()))?;
+    if key.comment().chars().any(char::is_control) {
+        return Err(BadKey::NotOneLine);
+    }
+    let line = key
+        .to_openssh()
+        .map_err(|e| BadKey::Unreadable(e.to_string()))?;
+    Ok((key, line))
 }
 
 fn view(key: &PublicKey) -> SshKeyView {
     SshKeyView {
         fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
         algorithm: key.algorithm().as_str().to_string(),
-        comment: key.comment().to_string(),
+        // A key stored before `read_public_key` refused control characters shows none.
+        comment: key
+            .comment()
+            .chars()
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect(),
     }
 }
 
@@ -38,17 +61,19 @@ fn views(keys: &[String]) -> Vec<SshKeyView> {
 }
 
 pub async fn add(s: &Session, c: &Caller, key: String) -> Result<Vec<SshKeyView>, Fail> {
-    if key.contains("PRIVATE KEY") {
-        return Err(Fail::Api(ApiError::invalid(
+    let (parsed, line) = read_public_key(&key).map_err(|bad| {
+        Fail::Api(ApiError::invalid(
             "key",
-            "that is a private key; register the public one (the .pub file) and keep the private key to yourself",
-        )));
-    }
-    let parsed = parse(&key)?;
+            match bad {
+                BadKey::Private => "that is a private key; register the public one (the .pub file) and keep the private key to yourself".to_string(),
+                BadKey::Unreadable(e) => format!(
+                    "not an OpenSSH public key ({e}); give the one line of e.g. ~/.ssh/id_ed25519.pub"
+                ),
+                BadKey::NotOneLine => "give one key, on one line: its comment may not hold line breaks or other control characters".to_string(),
+            },
+        ))
+    })?;
     let added = view(&parsed);
-    let line = parsed
-        .to_openssh()
-        .map_err(|e| Fail::Api(ApiError::invalid("key", e.to_string())))?;
     let now = s.broker.now();
     let user = s
         .broker
@@ -132,4 +157,50 @@ pub async fn remove(s: &Session, c: &Caller, fingerprint: String) -> Result<Vec<
         })
         .await?;
     Ok(views(&user.ssh_keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJrivMkpbuM2ajEqBYjbc0u25AqK7hDnHema98KPWekM";
+
+    #[test]
+    fn a_key_is_read_as_one_printable_line() {
+        let (key, line) = read_public_key(&format!("  {KEY} ada@laptop\n"))
+            .ok()
+            .unwrap();
+        assert_eq!(line, format!("{KEY} ada@laptop"));
+        assert_eq!(key.comment(), "ada@laptop");
+        assert!(read_public_key(KEY).is_ok());
+        // Found by the `web_form` fuzz target: ssh-key reads the comment to the end of the
+        // text, so a second line, or an escape sequence for the terminal showing it, rode along.
+        for tail in [
+            format!(" ada\n{KEY} second"),
+            " ada\r\nmore".to_string(),
+            " a\u{1b}[2Jb".to_string(),
+            " a\tb".to_string(),
+        ] {
+            let text = format!("{KEY}{tail}");
+            assert!(
+                matches!(read_public_key(&text), Err(BadKey::NotOneLine)),
+                "{text:?}"
+            );
+        }
+        assert!(matches!(
+            read_public_key("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n"),
+            Err(BadKey::Private)
+        ));
+        assert!(matches!(
+            read_public_key("ssh-ed25519 AAAA"),
+            Err(BadKey::Unreadable(_))
+        ));
+    }
+
+    #[test]
+    fn a_stored_comment_is_shown_without_control_characters() {
+        let key = PublicKey::from_openssh(&format!("{KEY} a\u{1b}[2Jb")).unwrap();
+        assert_eq!(view(&key).comment, "a\u{fffd}[2Jb");
+    }
 }

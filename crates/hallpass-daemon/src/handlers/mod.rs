@@ -14,7 +14,7 @@ mod first_contact;
 mod grants;
 mod groups;
 mod hello;
-mod keys;
+pub(crate) mod keys;
 pub(crate) mod links;
 mod operate;
 mod policy_apply;
