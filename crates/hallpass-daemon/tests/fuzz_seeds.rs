@@ -181,3 +181,29 @@ fn scim_filter_seeds_hold_the_targets_checks() {
     // The seeds are there to reach the checks past the parser.
     assert!(parsed >= 3, "only {parsed} seeds parse as filters");
 }
+
+mod web_form {
+    include!("../../../fuzz/checks/web_form.rs");
+}
+
+#[test]
+fn web_form_seeds_hold_the_targets_checks() {
+    use hallpass_daemon::web::probe;
+    let (mut accepted, mut refused, mut unreadable) = (0, 0, 0);
+    for (_, bytes) in seeds("web_form") {
+        web_form::check_web_form(&bytes);
+        let (offer, max) = web_form::offer_for(bytes[0]);
+        match probe::decode(&bytes[1..]) {
+            Ok(form) => match probe::check(&form, &offer, max) {
+                Ok(_) => accepted += 1,
+                Err(_) => refused += 1,
+            },
+            Err(_) => unreadable += 1,
+        }
+    }
+    // The seeds are there to reach each branch of the checks.
+    assert!(
+        accepted >= 1 && refused >= 2 && unreadable >= 1,
+        "{accepted} accepted, {refused} refused, {unreadable} unreadable"
+    );
+}

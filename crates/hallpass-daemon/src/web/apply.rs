@@ -25,28 +25,29 @@ use hallpass_core::{RequestId, Timestamp};
 use hallpass_proto::ApiError;
 use hallpass_store::Store;
 use serde::Deserialize;
-use ssh_key::PublicKey;
 
 use super::pages::{self, FormState, Offer};
 use super::{Site, see_other};
 use crate::broker::{Fail, random_hex};
 use crate::handlers::catalog::offered_targets;
+use crate::handlers::clean_text;
+use crate::handlers::keys::{BadKey, read_public_key};
 use crate::handlers::submit::{Draft, open_in};
 use crate::mailer;
 
 const PURPOSE: &str = "apply";
 
 /// The form as posted. Every field defaults to empty so a missing one is a field error.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ApplyForm {
-    csrf: String,
-    name: String,
-    email: String,
-    company: String,
-    justification: String,
-    duration: String,
-    ssh_key: String,
+    pub csrf: String,
+    pub name: String,
+    pub email: String,
+    pub company: String,
+    pub justification: String,
+    pub duration: String,
+    pub ssh_key: String,
 }
 
 /// Tokens are 32 lowercase hex digits; anything else is not looked up at all.
@@ -173,17 +174,18 @@ pub async fn show(State(site): State<Arc<Site>>, Path(token): Path<String>) -> R
 }
 
 /// A checked submission, ready for the transaction.
-pub(crate) struct Checked {
-    pub(crate) name: String,
-    pub(crate) email: String,
-    pub(crate) company: String,
-    pub(crate) justification: Option<String>,
-    pub(crate) duration: Duration,
-    pub(crate) ssh_key: Option<String>,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    pub name: String,
+    pub email: String,
+    pub company: String,
+    pub justification: Option<String>,
+    pub duration: Duration,
+    pub ssh_key: Option<String>,
 }
 
 /// The form as typed, to show again.
-fn typed(f: &ApplyForm) -> FormState {
+pub(crate) fn typed(f: &ApplyForm) -> FormState {
     let mut st = FormState::default();
     for (k, v) in [
         ("name", &f.name),
@@ -198,7 +200,8 @@ fn typed(f: &ApplyForm) -> FormState {
     st
 }
 
-fn check(f: &ApplyForm, flow: &Flow, o: &Offer) -> Result<Checked, FormState> {
+/// Checks a form against its offer (`max`: the flow's longest duration, which `o.max` spells).
+pub(crate) fn check(f: &ApplyForm, o: &Offer, max: Duration) -> Result<Checked, FormState> {
     let mut st = typed(f);
     let name = validate_person_name(&f.name)
         .map_err(|_| {
@@ -222,28 +225,25 @@ fn check(f: &ApplyForm, flow: &Flow, o: &Offer) -> Result<Checked, FormState> {
             None
         }
     };
-    let just = f.justification.trim();
-    let justification = if just.is_empty() {
-        if flow.justification_required {
-            st.errors
-                .insert("justification", "Say why you need this access.".into());
-        }
-        None
-    } else if just.chars().count() > 2000
-        || just
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\r')
-    {
-        st.errors.insert(
-            "justification",
-            "Keep it to 2000 characters of plain text.".into(),
-        );
-        None
-    } else {
-        Some(just.replace("\r\n", "\n"))
-    };
+    // Browsers send a textarea's line breaks as CRLF; the rest is the RPC's rule for reasons.
+    let justification =
+        match clean_text("justification", Some(f.justification.replace("\r\n", "\n"))) {
+            Ok(None) if o.justification_required => {
+                st.errors
+                    .insert("justification", "Say why you need this access.".into());
+                None
+            }
+            Ok(j) => j,
+            Err(_) => {
+                st.errors.insert(
+                    "justification",
+                    "Keep it to 2000 characters of plain text.".into(),
+                );
+                None
+            }
+        };
     let duration = match parse_duration("duration", &f.duration) {
-        Ok(d) if d > flow.max_duration => {
+        Ok(d) if d > max => {
             st.errors.insert(
                 "duration",
                 format!("That is longer than allowed: at most {}.", o.max),
@@ -260,28 +260,20 @@ fn check(f: &ApplyForm, flow: &Flow, o: &Offer) -> Result<Checked, FormState> {
         }
     };
     let ssh_key = if o.needs_ssh_key {
-        let k = f.ssh_key.trim();
-        if k.contains("PRIVATE KEY") {
-            st.errors.insert(
-                "ssh_key",
-                "That is a private key. Paste the public one (the .pub file) and keep the private key to yourself.".into(),
-            );
-            None
-        } else {
-            match PublicKey::from_openssh(k)
-                .ok()
-                .and_then(|p| p.to_openssh().ok())
-            {
-                Some(line) => Some(line),
-                None => {
-                    st.errors.insert(
-                        "ssh_key",
-                        "That is not an SSH public key. It is one line starting with ssh-ed25519, ssh-rsa or ecdsa-sha2-….".into(),
-                    );
-                    None
-                }
+        let why = match read_public_key(&f.ssh_key) {
+            Ok((_, line)) => Ok(line),
+            Err(BadKey::Private) => Err(
+                "That is a private key. Paste the public one (the .pub file) and keep the private key to yourself.",
+            ),
+            Err(BadKey::Unreadable(_)) => Err(
+                "That is not an SSH public key. It is one line starting with ssh-ed25519, ssh-rsa or ecdsa-sha2-….",
+            ),
+            Err(BadKey::NotOneLine) => {
+                Err("Paste one key, on one line: the line from your .pub file.")
             }
-        }
+        };
+        why.map_err(|why| st.errors.insert("ssh_key", why.into()))
+            .ok()
     } else {
         None
     };
@@ -360,7 +352,7 @@ pub async fn submit(
     if let Err(wait) = site.limits.link(link.id, now) {
         return super::too_many(&site, wait);
     }
-    let c = match check(&f, &flow, &o) {
+    let c = match check(&f, &o, flow.max_duration) {
         Ok(c) => c,
         Err(st) => return render(&site, StatusCode::UNPROCESSABLE_ENTITY, &token, &o, &st),
     };
@@ -599,5 +591,71 @@ async fn hold(site: &Arc<Site>, link: &AccessLink, c: Checked, now: Timestamp) -
         Err(Refusal::Closed) => closed(site),
         Err(Refusal::Field(_, why)) => site.page(StatusCode::UNPROCESSABLE_ENTITY, "Please check the form", &why),
         Err(Refusal::Other(e)) => site.internal(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer(justification_required: bool) -> Offer {
+        Offer {
+            title: "Access: db".into(),
+            targets: vec!["pg/db:read".into()],
+            max: "8h".into(),
+            approval: "one reviewer approves".into(),
+            needs_ssh_key: false,
+            justification_required,
+        }
+    }
+
+    fn form(justification: &str, duration: &str) -> ApplyForm {
+        ApplyForm {
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            company: "Engines".into(),
+            justification: justification.into(),
+            duration: duration.into(),
+            ..ApplyForm::default()
+        }
+    }
+
+    const MAX: Duration = Duration::from_secs(8 * 3600);
+
+    #[test]
+    fn a_justification_is_kept_as_the_rpc_would_keep_a_reason() {
+        let ok = |j: &str| check(&form(j, "2h"), &offer(false), MAX).map(|c| c.justification);
+        assert_eq!(
+            ok("  line one\r\nline two \r\n").ok(),
+            Some(Some("line one\nline two".into()))
+        );
+        assert_eq!(ok(" \r\n ").ok(), Some(None));
+        // A browser sends CRLF; the 2000 characters are counted once it is one newline.
+        let long = "x\r\n".repeat(999) + "xx";
+        assert_eq!(
+            ok(&long).ok().flatten().map(|j| j.chars().count()),
+            Some(2000)
+        );
+        // A lone carriage return is a control character to the RPC (and to a terminal).
+        for bad in ["a\rb", "tab\tbed", &"x".repeat(2001)] {
+            let st = ok(bad).expect_err(bad);
+            assert!(st.errors.contains_key("justification"), "{bad:?}");
+        }
+        let st = check(&form("  ", "2h"), &offer(true), MAX).expect_err("required");
+        assert_eq!(
+            st.errors.get("justification").map(String::as_str),
+            Some("Say why you need this access.")
+        );
+    }
+
+    #[test]
+    fn a_duration_is_whole_seconds_within_the_flows() {
+        let d = |s: &str| check(&form("", s), &offer(false), MAX).map(|c| c.duration);
+        assert_eq!(d("1h30m").ok(), Some(Duration::from_secs(5400)));
+        for bad in ["1h 500ms", "500ms", "8h 1s", "0s", "soon"] {
+            let st = d(bad).expect_err(bad);
+            assert!(st.errors.contains_key("duration"), "{bad:?}");
+            assert_eq!(st.values.get("duration").map(String::as_str), Some(bad));
+        }
     }
 }

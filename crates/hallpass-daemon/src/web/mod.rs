@@ -9,6 +9,7 @@ mod apply;
 mod confirm;
 mod guard;
 mod pages;
+pub mod probe;
 mod status;
 
 use std::net::{IpAddr, SocketAddr};

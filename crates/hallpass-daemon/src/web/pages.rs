@@ -24,6 +24,7 @@ pub enum GrantState {
 }
 
 /// What a link offers, for its page.
+#[derive(Clone, Debug)]
 pub struct Offer {
     pub title: String,
     pub targets: Vec<String>,
@@ -34,7 +35,7 @@ pub struct Offer {
 }
 
 /// What was typed, and what is wrong with it, per field.
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FormState {
     pub values: BTreeMap<&'static str, String>,
     pub errors: BTreeMap<&'static str, String>,
