@@ -244,10 +244,18 @@ fn ssh_certificate_from_the_cli_logs_in_until_revoked_and_extension_reissues() {
     // Invalid input: exit 5 (see `hallpass --help`, "Exit codes").
     assert_eq!(private.status.code(), Some(5), "{private:?}");
     assert!(stderr.contains("private key"), "{stderr}");
+    // Two keys pasted as one: ssh-key would read the second line as the first one's comment.
+    let line = std::fs::read_to_string(&pub_file).expect("the public key file");
+    let two_lines = key.with_extension("two");
+    std::fs::write(&two_lines, format!("{}\n{}", line.trim(), line.trim())).expect("written");
+    let two = d.cli(&["keys", "add", &two_lines.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&two.stderr);
+    assert_eq!(two.status.code(), Some(5), "{two:?}");
+    assert!(stderr.contains("one key, on one line"), "{stderr}");
     assert_eq!(
         d.json(None, &["keys", "list"]).as_array().map(Vec::len),
         Some(1),
-        "the private key was stored"
+        "the private key or the two-line key was stored"
     );
 
     // Request, receive a certificate, log in with it.
