@@ -20,7 +20,9 @@ use hallpass_core::link::{
 };
 use hallpass_core::request::RequestKind;
 use hallpass_core::time::{format_duration, parse_duration};
-use hallpass_core::user::{Role, User, UserStatus, normalize_email, validate_person_name};
+use hallpass_core::user::{
+    Role, User, UserStatus, mailable_email, normalize_email, validate_person_name,
+};
 use hallpass_core::{RequestId, Timestamp};
 use hallpass_proto::ApiError;
 use hallpass_store::Store;
@@ -209,14 +211,18 @@ pub(crate) fn check(f: &ApplyForm, o: &Offer, max: Duration) -> Result<Checked, 
                 .insert("name", "Enter your name (at most 200 characters).".into())
         })
         .ok();
-    let email = normalize_email(&f.email)
-        .map_err(|_| {
-            st.errors.insert(
-                "email",
-                "Enter an e-mail address like name@example.com.".into(),
-            )
-        })
-        .ok();
+    let email = match mailable_email(&f.email) {
+        Ok(e) => Some(e),
+        Err(_) => {
+            let why = if normalize_email(&f.email).is_ok() {
+                "We cannot send mail to that address. Use one with only letters, digits and .!#$%&'*+/=?^_`{|}~- before the @, and an international domain in its xn-- form."
+            } else {
+                "Enter an e-mail address like name@example.com."
+            };
+            st.errors.insert("email", why.into());
+            None
+        }
+    };
     let company = match validate_person_name(&f.company) {
         Ok(c) => Some(c),
         Err(_) => {
@@ -254,7 +260,10 @@ pub(crate) fn check(f: &ApplyForm, o: &Offer, max: Duration) -> Result<Checked, 
         Err(_) => {
             st.errors.insert(
                 "duration",
-                format!("Enter a duration like 30m, 2h or 1d (at most {}).", o.max),
+                format!(
+                    "Enter a duration in whole seconds or more, like 30m, 2h or 1d (at most {}).",
+                    o.max
+                ),
             );
             None
         }
@@ -646,6 +655,25 @@ mod tests {
             st.errors.get("justification").map(String::as_str),
             Some("Say why you need this access.")
         );
+    }
+
+    #[test]
+    fn an_address_is_one_the_mailer_can_send_to() {
+        let email = |e: &str| {
+            let f = ApplyForm {
+                email: e.into(),
+                ..form("", "2h")
+            };
+            check(&f, &offer(false), MAX).map(|c| c.email)
+        };
+        assert_eq!(
+            email(" Ada@Example.COM ").ok().as_deref(),
+            Some("ada@example.com")
+        );
+        let error = |e: &str| email(e).expect_err(e).errors.get("email").cloned();
+        assert!(error("ada").is_some_and(|m| m.starts_with("Enter an e-mail address")));
+        // An address, but one only an SMTPUTF8 server would take: the external's only channel.
+        assert!(error("ada@m\u{fc}nchen.example").is_some_and(|m| m.contains("xn--")));
     }
 
     #[test]
