@@ -1,7 +1,7 @@
-//! The fuzz seed corpora (`fuzz/corpus/{config,integration_file,policy,scim_filter}`) replayed
-//! through the checks their fuzz targets make, so the targets' expectations cannot rot while
-//! nobody runs the fuzzer (see `fuzz/README.md`; the `frame` seeds replay in hallpass-proto).
-//! The `scim_filter` checks are the target's own file, included here.
+//! The fuzz seed corpora (`fuzz/corpus/{config,integration_file,policy,scim_filter,web_form}`)
+//! replayed through the checks their fuzz targets make, so the targets' expectations cannot rot
+//! while nobody runs the fuzzer (see `fuzz/README.md`; the `frame` seeds replay in hallpass-proto).
+//! The `scim_filter` and `web_form` checks are the targets' own files, included here.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

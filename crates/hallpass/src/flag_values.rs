@@ -19,9 +19,10 @@ pub fn duration(flag: &'static str, s: &str) -> Result<Duration, Failure> {
     parse_duration(flag, s).map_err(|e| for_flag(flag, e))
 }
 
-/// An optional duration flag, in whole seconds as the wire wants it.
+/// An optional duration flag, in whole seconds as the wire wants it (`parse_duration` takes
+/// only whole seconds above zero).
 pub fn duration_secs(flag: &'static str, s: Option<&str>) -> Result<Option<u64>, Failure> {
-    s.map(|s| duration(flag, s).map(|d| d.as_secs().max(1)))
+    s.map(|s| duration(flag, s).map(|d| d.as_secs()))
         .transpose()
 }
 

@@ -12,6 +12,7 @@ use crate::broker::{Caller, Fail};
 const MAX_KEYS: usize = 16;
 
 /// Why pasted text is not a public key to register.
+#[derive(Debug)]
 pub(crate) enum BadKey {
     /// A private key: say so, and never echo it.
     Private,
@@ -29,8 +30,11 @@ pub(crate) fn read_public_key(text: &str) -> Result<(PublicKey, String), BadKey>
     if text.contains("PRIVATE KEY") {
         return Err(BadKey::Private);
     }
-    let key =
-        PublicKey::from_openssh(text.trim()).map_err(|e| BadKey::Unreadable(e.to_string()))?;
+    let text = text.trim();
+    if text.contains(['\n', '\r']) {
+        return Err(BadKey::NotOneLine);
+    }
+    let key = PublicKey::from_openssh(text).map_err(|e| BadKey::Unreadable(e.to_string()))?;
     if key.comment().chars().any(char::is_control) {
         return Err(BadKey::NotOneLine);
     }
@@ -69,7 +73,7 @@ pub async fn add(s: &Session, c: &Caller, key: String) -> Result<Vec<SshKeyView>
                 BadKey::Unreadable(e) => format!(
                     "not an OpenSSH public key ({e}); give the one line of e.g. ~/.ssh/id_ed25519.pub"
                 ),
-                BadKey::NotOneLine => "give one key, on one line: its comment may not hold line breaks or other control characters".to_string(),
+                BadKey::NotOneLine => "give one key, on one line: its comment may not hold line breaks, tabs or other control characters".to_string(),
             },
         ))
     })?;
@@ -168,9 +172,7 @@ mod tests {
 
     #[test]
     fn a_key_is_read_as_one_printable_line() {
-        let (key, line) = read_public_key(&format!("  {KEY} ada@laptop\n"))
-            .ok()
-            .unwrap();
+        let (key, line) = read_public_key(&format!("  {KEY} ada@laptop\n")).unwrap();
         assert_eq!(line, format!("{KEY} ada@laptop"));
         assert_eq!(key.comment(), "ada@laptop");
         assert!(read_public_key(KEY).is_ok());
@@ -178,6 +180,7 @@ mod tests {
         // text, so a second line, or an escape sequence for the terminal showing it, rode along.
         for tail in [
             format!(" ada\n{KEY} second"),
+            format!("\n{KEY}"),
             " ada\r\nmore".to_string(),
             " a\u{1b}[2Jb".to_string(),
             " a\tb".to_string(),

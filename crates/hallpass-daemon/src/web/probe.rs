@@ -1,7 +1,7 @@
-//! The access-link form without a server or a store: a body decoded as `POST /l/{token}`
-//! decodes it, checked as it checks it, and the page it answers with. Public for the
-//! `web_form` fuzz target (`fuzz/`) and the suite's replay of its seeds; the site itself goes
-//! through the same functions, not through this module.
+//! The access-link form without a server or a store: a `POST /l/{token}` body decoded and
+//! checked exactly as the site does it, and the page the site answers with. Public for the
+//! `web_form` fuzz target (`fuzz/`) and the suite's replay of its seeds; the site calls the
+//! same functions directly, not through this module.
 
 use std::time::Duration;
 
