@@ -108,6 +108,7 @@ fn team() -> Snapshot {
             group("sre", &["ada", "bob"]),
             group("dev", &["cy", "dee", "eve"]),
         ],
+        unreadable: vec![],
     }
 }
 

@@ -95,6 +95,8 @@ async fn ldap_reads_a_directory_bigger_than_the_size_limit_in_pages() {
     assert_eq!(r.skipped.len(), 1, "{:?}", r.skipped);
     assert_eq!(r.skipped[0].record, format!("entry \"{NO_MAIL_DN}\""));
     assert_eq!(r.skipped[0].field, "mail");
+    // Skipped, but still listed: its person is not gone.
+    assert_eq!(r.snapshot.unreadable, vec![NO_MAIL_DN.to_lowercase()]);
 
     let by_name = groups(&r);
     assert_eq!(by_name.len(), GROUPS);
@@ -436,6 +438,31 @@ async fn ldap_sync_applies_the_directory_and_follows_its_changes() {
     let status = admin.sync_status(ctx()).await.done("status");
     assert_eq!(status[0].kind, "ldap");
     assert_eq!(status[0].people, 60);
+
+    // An entry that goes bad is skipped and reported, and its person stays: the entry is still
+    // there, so they are not gone (before, they were deactivated as if deleted).
+    slapd.modify(&format!(
+        "dn: {p9}\nchangetype: modify\nreplace: mail\nmail: not-an-address\n\n",
+        p9 = Directory::person_dn(9),
+    ));
+    let fourth = admin
+        .sync_run(ctx(), None, false, false)
+        .await
+        .done("fourth");
+    let r = &fourth[0];
+    assert_eq!((r.deactivated, r.grants_revoked), (0, 0), "{r:?}");
+    assert!(
+        r.errors.iter().any(
+            |e| e.field == "mail" && e.record.contains(&Directory::person_dn(9).to_lowercase())
+        ),
+        "{:?}",
+        r.errors
+    );
+    let p9 = admin
+        .get_user(ctx(), UserRef::Email(Directory::email(9)))
+        .await
+        .done("person 9");
+    assert_eq!(p9.status, UserStatus::Active, "{p9:?}");
     d.assert_audit_intact().await;
 }
 

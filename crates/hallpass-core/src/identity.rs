@@ -58,6 +58,11 @@ pub struct GroupRecord {
 pub struct Snapshot {
     pub people: Vec<PersonRecord>,
     pub groups: Vec<GroupRecord>,
+    /// External ids of people the source lists but whose records it could not read (an LDAP
+    /// entry with a missing or unusable attribute, reported as skipped): they are not gone, so
+    /// nobody is deactivated because their entry went bad.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
 }
 
 /// Which source owns a group, under what id.

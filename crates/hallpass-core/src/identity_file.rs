@@ -362,6 +362,7 @@ fn build(
         Ok(Snapshot {
             people: people.into_iter().map(|(p, _)| p).collect(),
             groups: groups.into_values().collect(),
+            unreadable: Vec::new(),
         })
     } else {
         errors.truncate(100);

@@ -10,7 +10,8 @@
 //! log line or `Debug` output; DNs are compared case-insensitively with insignificant spaces
 //! removed ([`normalize_dn`]); group members are people, flattened through nested groups,
 //! and a cycle of groups terminates ([`flatten_groups`]); an entry missing a required
-//! attribute is skipped and reported in [`LdapRead::skipped`], never fatal.
+//! attribute is skipped and reported in [`LdapRead::skipped`], never fatal, and its external id
+//! (when it has one) is still listed in `Snapshot::unreadable`, so its person is not gone.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -820,6 +821,8 @@ pub async fn read_snapshot(
     let by_dn = a.external_id.eq_ignore_ascii_case("dn");
     let mut s = open(cfg).await?;
     let mut skipped = Vec::new();
+    // The external ids of people skipped: they are still listed (see `Snapshot::unreadable`).
+    let mut unreadable = Vec::new();
 
     // People.
     let mut people_attrs = vec![
@@ -862,6 +865,7 @@ pub async fn read_snapshot(
                     true
                 }
                 Err(r) => {
+                    unreadable.extend(first(&e, &a.external_id));
                     skipped.push(r);
                     false
                 }
@@ -1072,7 +1076,11 @@ pub async fn read_snapshot(
         })
         .collect();
     Ok(LdapRead {
-        snapshot: Snapshot { people, groups },
+        snapshot: Snapshot {
+            people,
+            groups,
+            unreadable,
+        },
         skipped,
     })
 }

@@ -156,6 +156,7 @@ impl SyncState {
         lock(&self.uploads).remove(&id).map(|u| Snapshot {
             people: u.people,
             groups: u.groups,
+            unreadable: Vec::new(),
         })
     }
 }

@@ -273,6 +273,7 @@ fn plan(
     let mut inactive: Vec<UserId> = Vec::new();
     let mut new_count = 0usize;
     let mut claimed: HashSet<UserId> = HashSet::new();
+    named.extend(snap.unreadable.iter().map(|id| id.trim().to_string()));
     for rec in &snap.people {
         named.insert(rec.external_id.trim().to_string());
         let label = || format!("person {:?}", rec.external_id);
