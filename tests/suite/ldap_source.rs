@@ -201,6 +201,46 @@ async fn ldap_membership_by_member_uid_and_by_member_of() {
         .map(|i| &uuid_of[&Directory::email(i)])
         .collect();
     assert_eq!(team0.members.iter().collect::<BTreeSet<_>>(), want);
+
+    // A person whose entry goes bad is skipped, listed as unreadable, and still a member of
+    // the groups that name them, by memberUid and by memberOf alike.
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: mail\nmail: not-an-address\n\n",
+        Directory::person_dn(1)
+    ));
+    let r = read(&posix).await;
+    assert!(
+        r.snapshot.unreadable.contains(&id(1)),
+        "{:?}",
+        r.snapshot.unreadable
+    );
+    assert!(!people(&r).contains_key(&id(1)));
+    let by_name = groups(&r);
+    assert!(
+        (0..GROUPS).any(|j| dir.direct_members(j).contains(&1)),
+        "person 1 is in a group"
+    );
+    for j in 0..GROUPS {
+        assert_eq!(
+            by_name[&format!("posix{j}")].members,
+            ids(dir.direct_members(j)),
+            "memberUid members of posix{j}, person 1 unreadable"
+        );
+    }
+    let r = read(&member_of).await;
+    assert!(
+        r.snapshot.unreadable.contains(&id(1)),
+        "{:?}",
+        r.snapshot.unreadable
+    );
+    let by_name = groups(&r);
+    for j in 0..GROUPS {
+        assert_eq!(
+            by_name[&format!("team-{j}")].members,
+            ids(dir.members(j)),
+            "memberOf members of team {j}, person 1 unreadable"
+        );
+    }
 }
 
 #[tokio::test]
@@ -439,8 +479,15 @@ async fn ldap_sync_applies_the_directory_and_follows_its_changes() {
     assert_eq!(status[0].kind, "ldap");
     assert_eq!(status[0].people, 60);
 
-    // An entry that goes bad is skipped and reported, and its person stays: the entry is still
-    // there, so they are not gone (before, they were deactivated as if deleted).
+    // An entry that goes bad is skipped and reported, and its person stays, in the groups the
+    // directory still puts them in: the entry is still there, so they are not gone (before,
+    // they were deactivated as if deleted).
+    let p9_groups = admin
+        .get_user(ctx(), UserRef::Email(Directory::email(9)))
+        .await
+        .done("person 9")
+        .groups;
+    assert!(!p9_groups.is_empty(), "person 9 is in a team");
     slapd.modify(&format!(
         "dn: {p9}\nchangetype: modify\nreplace: mail\nmail: not-an-address\n\n",
         p9 = Directory::person_dn(9),
@@ -463,6 +510,7 @@ async fn ldap_sync_applies_the_directory_and_follows_its_changes() {
         .await
         .done("person 9");
     assert_eq!(p9.status, UserStatus::Active, "{p9:?}");
+    assert_eq!(p9.groups, p9_groups, "{p9:?}");
     d.assert_audit_intact().await;
 }
 

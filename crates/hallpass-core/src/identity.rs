@@ -60,7 +60,8 @@ pub struct Snapshot {
     pub groups: Vec<GroupRecord>,
     /// External ids of people the source lists but whose records it could not read (an LDAP
     /// entry with a missing or unusable attribute, reported as skipped): they are not gone, so
-    /// nobody is deactivated because their entry went bad.
+    /// nobody is deactivated because their entry went bad, and a group's `members` may name
+    /// them (a linked person keeps those groups).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<String>,
 }

@@ -11,7 +11,8 @@
 //! removed ([`normalize_dn`]); group members are people, flattened through nested groups,
 //! and a cycle of groups terminates ([`flatten_groups`]); an entry missing a required
 //! attribute is skipped and reported in [`LdapRead::skipped`], never fatal, and its external id
-//! (when it has one) is still listed in `Snapshot::unreadable`, so its person is not gone.
+//! (when it has one) is still listed in `Snapshot::unreadable` and in its groups' members, so
+//! its person is neither gone nor out of their groups.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -803,6 +804,16 @@ struct RawPerson {
     member_of: Vec<String>,
 }
 
+/// A person entry skipped for an unusable attribute: what its memberships need.
+struct Unreadable {
+    /// The entry's DN, normalised.
+    key: String,
+    external_id: String,
+    login: Option<String>,
+    /// Group DNs (memberOf mode only).
+    member_of: Vec<String>,
+}
+
 fn dedup_attrs(mut v: Vec<String>) -> Vec<String> {
     let mut seen = HashSet::new();
     v.retain(|a| a != "dn" && seen.insert(a.to_ascii_lowercase()));
@@ -821,8 +832,9 @@ pub async fn read_snapshot(
     let by_dn = a.external_id.eq_ignore_ascii_case("dn");
     let mut s = open(cfg).await?;
     let mut skipped = Vec::new();
-    // The external ids of people skipped: they are still listed (see `Snapshot::unreadable`).
-    let mut unreadable = Vec::new();
+    // People skipped for an unusable attribute who have an external id: still listed (see
+    // `Snapshot::unreadable`), and still members of the groups that name them.
+    let mut unreadable: Vec<Unreadable> = Vec::new();
 
     // People.
     let mut people_attrs = vec![
@@ -865,7 +877,18 @@ pub async fn read_snapshot(
                     true
                 }
                 Err(r) => {
-                    unreadable.extend(first(&e, &a.external_id));
+                    if let Some(external_id) = first(&e, &a.external_id) {
+                        unreadable.push(Unreadable {
+                            key: normalize_dn(&e.dn),
+                            external_id,
+                            login: first(&e, &a.login),
+                            member_of: if a.membership == Membership::MemberOf {
+                                all(&e, "memberOf").cloned().collect()
+                            } else {
+                                Vec::new()
+                            },
+                        });
+                    }
                     skipped.push(r);
                     false
                 }
@@ -911,6 +934,15 @@ pub async fn read_snapshot(
             by_login.insert(l.to_lowercase(), i);
         }
     }
+    // And over the people skipped, for memberships only.
+    let unreadable_by_dn: HashMap<&str, &str> = unreadable
+        .iter()
+        .map(|u| (u.key.as_str(), u.external_id.as_str()))
+        .collect();
+    let unreadable_by_login: HashMap<String, &str> = unreadable
+        .iter()
+        .filter_map(|u| Some((u.login.as_ref()?.to_lowercase(), u.external_id.as_str())))
+        .collect();
 
     // Groups.
     struct RawGroup {
@@ -1012,6 +1044,8 @@ pub async fn read_snapshot(
                     let dn = member_dn(v);
                     if let Some(&pi) = ext_by_dn.get(&dn) {
                         direct[gi].push(raw[pi].record.external_id.clone());
+                    } else if let Some(&ext) = unreadable_by_dn.get(dn.as_str()) {
+                        direct[gi].push(ext.to_string());
                     } else if let Some(&sub) = group_by_dn.get(&dn) {
                         subgroups[gi].push(sub);
                     }
@@ -1021,17 +1055,24 @@ pub async fn read_snapshot(
         Membership::MemberUid => {
             for (gi, g) in groups.iter().enumerate() {
                 for v in &g.links {
-                    if let Some(&pi) = by_login.get(&v.trim().to_lowercase()) {
+                    let login = v.trim().to_lowercase();
+                    if let Some(&pi) = by_login.get(&login) {
                         direct[gi].push(raw[pi].record.external_id.clone());
+                    } else if let Some(&ext) = unreadable_by_login.get(&login) {
+                        direct[gi].push(ext.to_string());
                     }
                 }
             }
         }
         Membership::MemberOf => {
-            for p in &raw {
-                for gdn in &p.member_of {
+            let member_ofs = raw
+                .iter()
+                .map(|p| (&p.record.external_id, &p.member_of))
+                .chain(unreadable.iter().map(|u| (&u.external_id, &u.member_of)));
+            for (external_id, member_of) in member_ofs {
+                for gdn in member_of {
                     if let Some(&gi) = group_by_dn.get(&normalize_dn(gdn)) {
-                        direct[gi].push(p.record.external_id.clone());
+                        direct[gi].push(external_id.clone());
                     }
                 }
             }
@@ -1079,7 +1120,7 @@ pub async fn read_snapshot(
         snapshot: Snapshot {
             people,
             groups,
-            unreadable,
+            unreadable: unreadable.into_iter().map(|u| u.external_id).collect(),
         },
         skipped,
     })

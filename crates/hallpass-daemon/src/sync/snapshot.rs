@@ -273,7 +273,8 @@ fn plan(
     let mut inactive: Vec<UserId> = Vec::new();
     let mut new_count = 0usize;
     let mut claimed: HashSet<UserId> = HashSet::new();
-    named.extend(snap.unreadable.iter().map(|id| id.trim().to_string()));
+    let unreadable: HashSet<&str> = snap.unreadable.iter().map(|id| id.trim()).collect();
+    named.extend(unreadable.iter().map(|id| id.to_string()));
     for rec in &snap.people {
         named.insert(rec.external_id.trim().to_string());
         let label = || format!("person {:?}", rec.external_id);
@@ -422,7 +423,19 @@ fn plan(
         let mut members: Vec<Slot> = Vec::with_capacity(rec.members.len());
         let mut seen = HashSet::new();
         for m in &rec.members {
-            let slot = by_ext.get(m).or_else(|| by_login.get(m)).copied();
+            let slot = by_ext
+                .get(m)
+                .or_else(|| by_login.get(m))
+                .copied()
+                .or_else(|| {
+                    // A linked person whose entry could not be read keeps the groups the source
+                    // still puts them in.
+                    let m = m.trim();
+                    unreadable
+                        .contains(m)
+                        .then(|| links.get(m).map(|id| Slot::Existing(*id)))
+                        .flatten()
+                });
             if let Some(slot) = slot
                 && seen.insert(slot)
             {
