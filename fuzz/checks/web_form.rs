@@ -35,17 +35,15 @@ const FIELDS: [&str; 6] = [
 
 const MAXES: [u64; 4] = [3_600, 8 * 3_600, 7 * 86_400, 90 * 86_400];
 
-pub fn offer_for(flags: u8) -> (Offer, Duration) {
-    let max = Duration::from_secs(MAXES[usize::from((flags >> 2) & 3)]);
-    let offer = Offer {
+pub fn offer_for(flags: u8) -> Offer {
+    Offer {
         title: "Access: reporting database".into(),
         targets: vec!["pg-prod/reporting:read".into()],
-        max: format_duration(max),
+        max: Duration::from_secs(MAXES[usize::from((flags >> 2) & 3)]),
         approval: "one reviewer approves".into(),
         needs_ssh_key: flags & 1 != 0,
         justification_required: flags & 2 != 0,
-    };
-    (offer, max)
+    }
 }
 
 fn field<'a>(f: &'a ApplyForm, name: &str) -> &'a str {
@@ -113,7 +111,7 @@ fn printable_line(what: &str, s: &str, max_chars: usize) {
     );
 }
 
-fn accepted_holds(form: &ApplyForm, c: &Checked, offer: &Offer, max: Duration) {
+fn accepted_holds(form: &ApplyForm, c: &Checked, offer: &Offer) {
     printable_line("name", &c.name, 200);
     printable_line("company", &c.company, 200);
     assert_eq!(c.name, form.name.trim());
@@ -132,7 +130,7 @@ fn accepted_holds(form: &ApplyForm, c: &Checked, offer: &Offer, max: Duration) {
         .unwrap_or_else(|e| panic!("{form:?}: no mailbox {:?}: {e}", c.email));
     assert_eq!(mailbox.email, address, "{form:?}");
 
-    assert!(!c.duration.is_zero() && c.duration <= max, "{form:?}: {:?}", c.duration);
+    assert!(!c.duration.is_zero() && c.duration <= offer.max, "{form:?}: {:?}", c.duration);
     assert_eq!(
         c.duration.subsec_nanos(),
         0,
@@ -175,7 +173,7 @@ fn accepted_holds(form: &ApplyForm, c: &Checked, offer: &Offer, max: Duration) {
         duration: format_duration(c.duration),
         ssh_key: c.ssh_key.clone().unwrap_or_default(),
     };
-    match probe::check(&retyped, offer, max) {
+    match probe::check(&retyped, offer) {
         Ok(again) => assert_eq!(&again, c, "{form:?}: typed again, it is another submission"),
         Err(st) => panic!("{form:?}: typed again as {retyped:?}, refused: {:?}", st.errors),
     }
@@ -203,13 +201,13 @@ pub fn check_web_form(data: &[u8]) {
     let Some((&flags, body)) = data.split_first() else {
         return;
     };
-    let (offer, max) = offer_for(flags);
+    let offer = offer_for(flags);
     let Ok(form) = probe::decode(body) else {
         return;
     };
-    match probe::check(&form, &offer, max) {
+    match probe::check(&form, &offer) {
         Ok(c) => {
-            accepted_holds(&form, &c, &offer, max);
+            accepted_holds(&form, &c, &offer);
             page_escapes(&offer, &probe::typed(&form), &form);
         }
         Err(st) => {

@@ -192,9 +192,9 @@ fn web_form_seeds_hold_the_targets_checks() {
     let (mut accepted, mut refused, mut unreadable) = (0, 0, 0);
     for (_, bytes) in seeds("web_form") {
         web_form::check_web_form(&bytes);
-        let (offer, max) = web_form::offer_for(bytes[0]);
+        let offer = web_form::offer_for(bytes[0]);
         match probe::decode(&bytes[1..]) {
-            Ok(form) => match probe::check(&form, &offer, max) {
+            Ok(form) => match probe::check(&form, &offer) {
                 Ok(_) => accepted += 1,
                 Err(_) => refused += 1,
             },

@@ -138,7 +138,7 @@ pub(crate) fn offer(store: &Store, flow: &Flow) -> Result<Offer, Fail> {
         },
         needs_ssh_key: needs_ssh_key(store, &targets)?,
         targets: targets.iter().map(ToString::to_string).collect(),
-        max: format_duration(flow.max_duration),
+        max: flow.max_duration,
         approval,
         justification_required: flow.justification_required,
     })
@@ -202,8 +202,8 @@ pub(crate) fn typed(f: &ApplyForm) -> FormState {
     st
 }
 
-/// Checks a form against its offer (`max`: the flow's longest duration, which `o.max` spells).
-pub(crate) fn check(f: &ApplyForm, o: &Offer, max: Duration) -> Result<Checked, FormState> {
+/// Checks a form against what its link offers.
+pub(crate) fn check(f: &ApplyForm, o: &Offer) -> Result<Checked, FormState> {
     let mut st = typed(f);
     let name = validate_person_name(&f.name)
         .map_err(|_| {
@@ -249,10 +249,13 @@ pub(crate) fn check(f: &ApplyForm, o: &Offer, max: Duration) -> Result<Checked, 
             }
         };
     let duration = match parse_duration("duration", &f.duration) {
-        Ok(d) if d > max => {
+        Ok(d) if d > o.max => {
             st.errors.insert(
                 "duration",
-                format!("That is longer than allowed: at most {}.", o.max),
+                format!(
+                    "That is longer than allowed: at most {}.",
+                    format_duration(o.max)
+                ),
             );
             None
         }
@@ -262,7 +265,7 @@ pub(crate) fn check(f: &ApplyForm, o: &Offer, max: Duration) -> Result<Checked, 
                 "duration",
                 format!(
                     "Enter a duration in whole seconds or more, like 30m, 2h or 1d (at most {}).",
-                    o.max
+                    format_duration(o.max)
                 ),
             );
             None
@@ -361,7 +364,7 @@ pub async fn submit(
     if let Err(wait) = site.limits.link(link.id, now) {
         return super::too_many(&site, wait);
     }
-    let c = match check(&f, &o, flow.max_duration) {
+    let c = match check(&f, &o) {
         Ok(c) => c,
         Err(st) => return render(&site, StatusCode::UNPROCESSABLE_ENTITY, &token, &o, &st),
     };
@@ -611,7 +614,7 @@ mod tests {
         Offer {
             title: "Access: db".into(),
             targets: vec!["pg/db:read".into()],
-            max: "8h".into(),
+            max: MAX,
             approval: "one reviewer approves".into(),
             needs_ssh_key: false,
             justification_required,
@@ -633,7 +636,7 @@ mod tests {
 
     #[test]
     fn a_justification_is_kept_as_the_rpc_would_keep_a_reason() {
-        let ok = |j: &str| check(&form(j, "2h"), &offer(false), MAX).map(|c| c.justification);
+        let ok = |j: &str| check(&form(j, "2h"), &offer(false)).map(|c| c.justification);
         assert_eq!(
             ok("  line one\r\nline two \r\n").ok(),
             Some(Some("line one\nline two".into()))
@@ -650,7 +653,7 @@ mod tests {
             let st = ok(bad).expect_err(bad);
             assert!(st.errors.contains_key("justification"), "{bad:?}");
         }
-        let st = check(&form("  ", "2h"), &offer(true), MAX).expect_err("required");
+        let st = check(&form("  ", "2h"), &offer(true)).expect_err("required");
         assert_eq!(
             st.errors.get("justification").map(String::as_str),
             Some("Say why you need this access.")
@@ -664,7 +667,7 @@ mod tests {
                 email: e.into(),
                 ..form("", "2h")
             };
-            check(&f, &offer(false), MAX).map(|c| c.email)
+            check(&f, &offer(false)).map(|c| c.email)
         };
         assert_eq!(
             email(" Ada@Example.COM ").ok().as_deref(),
@@ -678,7 +681,7 @@ mod tests {
 
     #[test]
     fn a_duration_is_whole_seconds_within_the_flows() {
-        let d = |s: &str| check(&form("", s), &offer(false), MAX).map(|c| c.duration);
+        let d = |s: &str| check(&form("", s), &offer(false)).map(|c| c.duration);
         assert_eq!(d("1h30m").ok(), Some(Duration::from_secs(5400)));
         for bad in ["1h 500ms", "500ms", "8h 1s", "0s", "soon"] {
             let st = d(bad).expect_err(bad);

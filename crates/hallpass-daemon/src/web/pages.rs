@@ -2,6 +2,9 @@
 //! HTML is built from strings, and no page carries inline script or style (the CSP forbids it).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hallpass_core::time::format_duration;
 
 use maud::{DOCTYPE, Markup, html};
 
@@ -28,7 +31,8 @@ pub enum GrantState {
 pub struct Offer {
     pub title: String,
     pub targets: Vec<String>,
-    pub max: String,
+    /// The flow's longest duration.
+    pub max: Duration,
     pub approval: String,
     pub needs_ssh_key: bool,
     pub justification_required: bool,
@@ -131,7 +135,7 @@ pub fn offer(org: &str, action: &str, csrf: &str, o: &Offer, form: &FormState) -
                     dt { "Access to" }
                     dd { ul.targets { @for t in &o.targets { li { code { (t) } } } } }
                     dt { "For at most" }
-                    dd { (o.max) }
+                    dd { (format_duration(o.max)) }
                     dt { "Decided by" }
                     dd { (o.approval) }
                 }
@@ -152,7 +156,7 @@ pub fn offer(org: &str, action: &str, csrf: &str, o: &Offer, form: &FormState) -
                 (field(form, "email", "E-mail", "Updates about this request are sent here.", "email", "email", true))
                 (field(form, "company", "Company", "Who you work for.", "text", "organization", true))
                 (field(form, "justification", "Why you need it", "What you will do with the access, e.g. a ticket number.", "textarea", "off", o.justification_required))
-                (field(form, "duration", "For how long", &format!("Like 30m, 2h or 1d; at most {}.", o.max), "text", "off", true))
+                (field(form, "duration", "For how long", &format!("Like 30m, 2h or 1d; at most {}.", format_duration(o.max)), "text", "off", true))
                 @if o.needs_ssh_key {
                     (field(form, "ssh_key", "SSH public key", "One line from your public key file, e.g. ~/.ssh/id_ed25519.pub. Never your private key.", "textarea", "off", true))
                 }

@@ -3,8 +3,6 @@
 //! `web_form` fuzz target (`fuzz/`) and the suite's replay of its seeds; the site calls the
 //! same functions directly, not through this module.
 
-use std::time::Duration;
-
 use axum::Form;
 use axum::body::Body;
 use axum::extract::FromRequest;
@@ -25,9 +23,9 @@ pub fn decode(body: &[u8]) -> Result<ApplyForm, String> {
         .map_err(|r| r.body_text())
 }
 
-/// The form's checks, for a link offering `offer` whose flow allows at most `max`.
-pub fn check(form: &ApplyForm, offer: &Offer, max: Duration) -> Result<Checked, FormState> {
-    super::apply::check(form, offer, max)
+/// The form's checks, for a link offering `offer`.
+pub fn check(form: &ApplyForm, offer: &Offer) -> Result<Checked, FormState> {
+    super::apply::check(form, offer)
 }
 
 /// The form as typed, as the page shows it again.
