@@ -214,16 +214,28 @@ pub fn normalize_email(s: &str) -> Result<String, DomainError> {
 }
 
 /// An address hallpass will mail and that is the only way to reach its owner (the
-/// access-link form's): [`normalize_email`], then the shape every SMTP server accepts without
-/// extensions: a dot-atom local part of at most 64 bytes (ASCII letters, digits and
-/// ``!#$%&'*+/=?^_`{|}~-``, dots between), `@`, and an ASCII domain of at least two labels of
-/// letters, digits and inner hyphens, at most 63 bytes each (an international domain in its
-/// `xn--` form). The refusal says which part is wrong.
+/// access-link form's): [`normalize_email`], then nothing [`unmailable`] objects to. The
+/// refusal says which part is wrong.
 pub fn mailable_email(s: &str) -> Result<String, DomainError> {
     let e = normalize_email(s)?;
-    let (local, domain) = e
-        .split_once('@')
-        .expect("invariant: normalize_email keeps exactly one @");
+    match unmailable(&e) {
+        None => Ok(e),
+        Some(why) => Err(DomainError::invalid(
+            "email",
+            format!("`{}` cannot be mailed: {why}", s.trim()),
+        )),
+    }
+}
+
+/// Why a normalised address is not the shape every SMTP server accepts without extensions, if
+/// it is not: a dot-atom local part of at most 64 bytes (ASCII letters, digits and
+/// ``!#$%&'*+/=?^_`{|}~-``, dots between), `@`, and an ASCII domain of labels of letters,
+/// digits and inner hyphens, at most 63 bytes each (an international domain in its `xn--`
+/// form).
+pub fn unmailable(normalized: &str) -> Option<&'static str> {
+    let Some((local, domain)) = normalized.split_once('@') else {
+        return Some("it has no @");
+    };
     let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
     let label = |l: &str| {
         (1..=63).contains(&l.len())
@@ -231,22 +243,22 @@ pub fn mailable_email(s: &str) -> Result<String, DomainError> {
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
-    let why = if local.len() > 64 {
-        "the part before @ is longer than 64 characters"
+    if local.len() > 64 {
+        Some("the part before @ is longer than 64 characters")
     } else if !local
         .split('.')
         .all(|a| !a.is_empty() && a.chars().all(atext))
     {
-        "the part before @ may hold only letters, digits, dots between them and !#$%&'*+/=?^_`{|}~-"
+        Some(
+            "the part before @ may hold only letters, digits, dots between them and !#$%&'*+/=?^_`{|}~-",
+        )
     } else if !domain.split('.').all(label) {
-        "the domain may hold only letters, digits and hyphens between dots (an international domain in its xn-- form)"
+        Some(
+            "the domain may hold only letters, digits and hyphens between dots (an international domain in its xn-- form)",
+        )
     } else {
-        return Ok(e);
-    };
-    Err(DomainError::invalid(
-        "email",
-        format!("`{}` cannot be mailed: {why}", s.trim()),
-    ))
+        None
+    }
 }
 
 /// Checks a display name: non-empty, at most 200 characters, no control characters.

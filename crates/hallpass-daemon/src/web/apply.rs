@@ -21,7 +21,7 @@ use hallpass_core::link::{
 use hallpass_core::request::RequestKind;
 use hallpass_core::time::{format_duration, parse_duration};
 use hallpass_core::user::{
-    Role, User, UserStatus, mailable_email, normalize_email, validate_person_name,
+    Role, User, UserStatus, normalize_email, unmailable, validate_person_name,
 };
 use hallpass_core::{RequestId, Timestamp};
 use hallpass_proto::ApiError;
@@ -211,15 +211,20 @@ pub(crate) fn check(f: &ApplyForm, o: &Offer) -> Result<Checked, FormState> {
                 .insert("name", "Enter your name (at most 200 characters).".into())
         })
         .ok();
-    let email = match mailable_email(&f.email) {
-        Ok(e) => Some(e),
+    let email = match normalize_email(&f.email).map(|e| (unmailable(&e), e)) {
+        Ok((None, e)) => Some(e),
+        Ok((Some(why), _)) => {
+            st.errors.insert(
+                "email",
+                format!("We cannot send mail to that address: {why}."),
+            );
+            None
+        }
         Err(_) => {
-            let why = if normalize_email(&f.email).is_ok() {
-                "We cannot send mail to that address. Use one with only letters, digits and .!#$%&'*+/=?^_`{|}~- before the @, and an international domain in its xn-- form."
-            } else {
-                "Enter an e-mail address like name@example.com."
-            };
-            st.errors.insert("email", why.into());
+            st.errors.insert(
+                "email",
+                "Enter an e-mail address like name@example.com.".into(),
+            );
             None
         }
     };
