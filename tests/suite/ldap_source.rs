@@ -480,17 +480,17 @@ async fn ldap_sync_applies_the_directory_and_follows_its_changes() {
     assert_eq!(status[0].people, 60);
 
     // An entry that goes bad is skipped and reported, and its person stays, in the groups the
-    // directory still puts them in: the entry is still there, so they are not gone (before,
+    // directory still puts them in and as their reports' manager: the entry is still there, so they are not gone (before,
     // they were deactivated as if deleted).
-    let p9_groups = admin
-        .get_user(ctx(), UserRef::Email(Directory::email(9)))
+    let p1_groups = admin
+        .get_user(ctx(), UserRef::Email(Directory::email(1)))
         .await
-        .done("person 9")
+        .done("person 1")
         .groups;
-    assert!(!p9_groups.is_empty(), "person 9 is in a team");
+    assert!(!p1_groups.is_empty(), "person 1 is in a team");
     slapd.modify(&format!(
-        "dn: {p9}\nchangetype: modify\nreplace: mail\nmail: not-an-address\n\n",
-        p9 = Directory::person_dn(9),
+        "dn: {p1}\nchangetype: modify\nreplace: mail\nmail: not-an-address\n\n",
+        p1 = Directory::person_dn(1),
     ));
     let fourth = admin
         .sync_run(ctx(), None, false, false)
@@ -500,17 +500,27 @@ async fn ldap_sync_applies_the_directory_and_follows_its_changes() {
     assert_eq!((r.deactivated, r.grants_revoked), (0, 0), "{r:?}");
     assert!(
         r.errors.iter().any(
-            |e| e.field == "mail" && e.record.contains(&Directory::person_dn(9).to_lowercase())
+            |e| e.field == "mail" && e.record.contains(&Directory::person_dn(1).to_lowercase())
         ),
         "{:?}",
         r.errors
     );
-    let p9 = admin
-        .get_user(ctx(), UserRef::Email(Directory::email(9)))
+    let p1 = admin
+        .get_user(ctx(), UserRef::Email(Directory::email(1)))
         .await
-        .done("person 9");
-    assert_eq!(p9.status, UserStatus::Active, "{p9:?}");
-    assert_eq!(p9.groups, p9_groups, "{p9:?}");
+        .done("person 1");
+    assert_eq!(p1.status, UserStatus::Active, "{p1:?}");
+    assert_eq!(p1.groups, p1_groups, "{p1:?}");
+    let p12 = admin
+        .get_user(ctx(), UserRef::Email(Directory::email(12)))
+        .await
+        .done("person 12");
+    assert_eq!(Directory::manager(12), Some(1));
+    assert_eq!(
+        p12.manager_email.as_deref(),
+        Some(Directory::email(1).as_str()),
+        "{p12:?}"
+    );
     d.assert_audit_intact().await;
 }
 

@@ -11,8 +11,8 @@
 //! removed ([`normalize_dn`]); group members are people, flattened through nested groups,
 //! and a cycle of groups terminates ([`flatten_groups`]); an entry missing a required
 //! attribute is skipped and reported in [`LdapRead::skipped`], never fatal, and its external id
-//! (when it has one) is still listed in `Snapshot::unreadable` and in its groups' members, so
-//! its person is neither gone nor out of their groups.
+//! (when it has one) is still listed in `Snapshot::unreadable`, in its groups' members and as
+//! its reports' manager, so its person is neither gone nor out of their groups.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -925,24 +925,24 @@ pub async fn read_snapshot(
         }
     }
 
-    // Indexes over the people read.
-    let mut ext_by_dn: HashMap<String, usize> = HashMap::with_capacity(raw.len());
-    let mut by_login: HashMap<String, usize> = HashMap::new();
-    for (i, p) in raw.iter().enumerate() {
-        ext_by_dn.insert(p.key.clone(), i);
-        if let Some(l) = &p.record.login {
-            by_login.insert(l.to_lowercase(), i);
+    // Indexes over the people, read or skipped: a DN or a login to the external id. A skipped
+    // person is still a member of their groups and still their reports' manager.
+    let mut ext_by_dn: HashMap<&str, &str> = HashMap::with_capacity(raw.len());
+    let mut ext_by_login: HashMap<String, &str> = HashMap::new();
+    let known = raw
+        .iter()
+        .map(|p| (&p.key, &p.record.external_id, &p.record.login))
+        .chain(
+            unreadable
+                .iter()
+                .map(|u| (&u.key, &u.external_id, &u.login)),
+        );
+    for (dn, ext, login) in known {
+        ext_by_dn.insert(dn, ext);
+        if let Some(l) = login {
+            ext_by_login.insert(l.to_lowercase(), ext);
         }
     }
-    // And over the people skipped, for memberships only.
-    let unreadable_by_dn: HashMap<&str, &str> = unreadable
-        .iter()
-        .map(|u| (u.key.as_str(), u.external_id.as_str()))
-        .collect();
-    let unreadable_by_login: HashMap<String, &str> = unreadable
-        .iter()
-        .filter_map(|u| Some((u.login.as_ref()?.to_lowercase(), u.external_id.as_str())))
-        .collect();
 
     // Groups.
     struct RawGroup {
@@ -1042,9 +1042,7 @@ pub async fn read_snapshot(
             for (gi, g) in groups.iter().enumerate() {
                 for v in &g.links {
                     let dn = member_dn(v);
-                    if let Some(&pi) = ext_by_dn.get(&dn) {
-                        direct[gi].push(raw[pi].record.external_id.clone());
-                    } else if let Some(&ext) = unreadable_by_dn.get(dn.as_str()) {
+                    if let Some(&ext) = ext_by_dn.get(dn.as_str()) {
                         direct[gi].push(ext.to_string());
                     } else if let Some(&sub) = group_by_dn.get(&dn) {
                         subgroups[gi].push(sub);
@@ -1055,10 +1053,7 @@ pub async fn read_snapshot(
         Membership::MemberUid => {
             for (gi, g) in groups.iter().enumerate() {
                 for v in &g.links {
-                    let login = v.trim().to_lowercase();
-                    if let Some(&pi) = by_login.get(&login) {
-                        direct[gi].push(raw[pi].record.external_id.clone());
-                    } else if let Some(&ext) = unreadable_by_login.get(&login) {
+                    if let Some(&ext) = ext_by_login.get(&v.trim().to_lowercase()) {
                         direct[gi].push(ext.to_string());
                     }
                 }
@@ -1093,8 +1088,8 @@ pub async fn read_snapshot(
         .iter()
         .map(|p| {
             let m = normalize_dn(p.manager_dn.as_deref()?);
-            match ext_by_dn.get(&m) {
-                Some(&i) => Some(raw[i].record.external_id.clone()),
+            match ext_by_dn.get(m.as_str()) {
+                Some(&ext) => Some(ext.to_string()),
                 None if by_dn => Some(m),
                 None => None,
             }

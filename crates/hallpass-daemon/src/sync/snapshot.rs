@@ -275,6 +275,15 @@ fn plan(
     let mut claimed: HashSet<UserId> = HashSet::new();
     let unreadable: HashSet<&str> = snap.unreadable.iter().map(|id| id.trim()).collect();
     named.extend(unreadable.iter().map(|id| id.to_string()));
+    // A linked person whose entry could not be read is still their groups' member and their
+    // reports' manager.
+    let unreadable_linked = |ext: &str| {
+        let ext = ext.trim();
+        unreadable
+            .contains(ext)
+            .then(|| links.get(ext).map(|id| Slot::Existing(*id)))
+            .flatten()
+    };
     for rec in &snap.people {
         named.insert(rec.external_id.trim().to_string());
         let label = || format!("person {:?}", rec.external_id);
@@ -377,7 +386,7 @@ fn plan(
     }
     for p in &mut people {
         if let Some(m) = &p.person.manager {
-            p.manager = by_ext.get(m).copied();
+            p.manager = by_ext.get(m).copied().or_else(|| unreadable_linked(m));
         }
     }
 
@@ -427,15 +436,7 @@ fn plan(
                 .get(m)
                 .or_else(|| by_login.get(m))
                 .copied()
-                .or_else(|| {
-                    // A linked person whose entry could not be read keeps the groups the source
-                    // still puts them in.
-                    let m = m.trim();
-                    unreadable
-                        .contains(m)
-                        .then(|| links.get(m).map(|id| Slot::Existing(*id)))
-                        .flatten()
-                });
+                .or_else(|| unreadable_linked(m));
             if let Some(slot) = slot
                 && seen.insert(slot)
             {
