@@ -46,12 +46,19 @@ impl FileFormat {
     }
 }
 
-/// Parses a whole file; on failure, every problem found (at most 100).
+/// The most problems one refusal lists.
+pub const MAX_PROBLEMS: usize = 100;
+
+/// Parses a whole file; on failure, the problems found (the first [`MAX_PROBLEMS`]).
 pub fn parse(format: FileFormat, text: &str) -> Result<Snapshot, Vec<RecordError>> {
     match format {
         FileFormat::Csv => parse_csv(text),
         FileFormat::Json => parse_json(text),
     }
+    .map_err(|mut problems| {
+        problems.truncate(MAX_PROBLEMS);
+        problems
+    })
 }
 
 fn err(record: impl Into<String>, field: &str, why: impl Into<String>) -> RecordError {
@@ -228,6 +235,56 @@ fn parse_json(text: &str) -> Result<Snapshot, Vec<RecordError>> {
     build(rows, file.groups, vec![])
 }
 
+/// Who a manager or member reference names: a login exactly, an e-mail as normalised, or else a
+/// login whatever its case, when only one person's login matches that way.
+#[derive(Default)]
+struct Refs {
+    /// Logins as written and e-mails as normalised (no login equals an e-mail: `build` refuses
+    /// a key used twice) → external id.
+    exact: HashMap<String, String>,
+    /// Lowercased login → the logins it folds from, with their external ids.
+    folded: HashMap<String, Vec<(String, String)>>,
+}
+
+impl Refs {
+    fn add(&mut self, email: &str, login: Option<&str>, external_id: &str) {
+        self.exact
+            .insert(email.to_string(), external_id.to_string());
+        if let Some(l) = login {
+            self.exact.insert(l.to_string(), external_id.to_string());
+            self.folded
+                .entry(l.to_lowercase())
+                .or_default()
+                .push((l.to_string(), external_id.to_string()));
+        }
+    }
+
+    /// The external id `reference` names, or why it names no one.
+    fn find(&self, reference: &str) -> Result<String, String> {
+        let r = reference.trim();
+        let exact = self.exact.get(r).or_else(|| {
+            crate::user::normalize_email(r)
+                .ok()
+                .and_then(|e| self.exact.get(&e))
+        });
+        if let Some(ext) = exact {
+            return Ok(ext.clone());
+        }
+        match self.folded.get(&r.to_lowercase()).map(Vec::as_slice) {
+            Some([(_, ext)]) => Ok(ext.clone()),
+            Some(several) => Err(format!(
+                "`{r}` matches the logins {}, which differ only in case: write one exactly",
+                several
+                    .iter()
+                    .map(|(l, _)| format!("`{l}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            None => Err(format!("`{r}` is no one's e-mail or login in this file")),
+        }
+    }
+}
+
 /// Validates rows, resolves managers and members (by e-mail or login) and assembles the
 /// snapshot. A person's external id in a file source is their login, or else their e-mail.
 fn build(
@@ -237,8 +294,7 @@ fn build(
 ) -> Result<Snapshot, Vec<RecordError>> {
     // Each valid person with the index of the row it came from.
     let mut people: Vec<(PersonRecord, usize)> = Vec::with_capacity(rows.len());
-    // e-mail or login → external id
-    let mut refs: HashMap<String, String> = HashMap::with_capacity(rows.len() * 2);
+    let mut refs = Refs::default();
     let mut at_of: HashMap<String, String> = HashMap::new();
     for (i, r) in rows.iter().enumerate() {
         let external_id = r
@@ -264,10 +320,9 @@ fn build(
                 continue;
             }
             Ok(p) => {
-                for key in [Some(p.email.clone()), p.login.clone()]
-                    .into_iter()
-                    .flatten()
-                {
+                // A login may be the person's own e-mail (a UPN): one key, not a clash.
+                let login = p.login.clone().filter(|l| *l != p.email);
+                for key in [Some(p.email.clone()), login].into_iter().flatten() {
                     if let Some(first) = at_of.get(&key) {
                         let field = if key.contains('@') { "email" } else { "login" };
                         errors.push(err(
@@ -277,24 +332,19 @@ fn build(
                         ));
                     } else {
                         at_of.insert(key.clone(), r.at.clone());
-                        refs.insert(key.to_ascii_lowercase(), external_id.clone());
                     }
                 }
+                refs.add(&p.email, p.login.as_deref(), &external_id);
             }
         }
         people.push((rec, i));
     }
-    let lookup = |s: &str| refs.get(&s.trim().to_ascii_lowercase()).cloned();
     for (rec, i) in &mut people {
         let r = &rows[*i];
         if let Some(m) = &r.manager {
-            match lookup(m) {
-                Some(ext) => rec.manager = Some(ext),
-                None => errors.push(err(
-                    r.at.clone(),
-                    "manager",
-                    format!("`{m}` is no one's e-mail or login in this file"),
-                )),
+            match refs.find(m) {
+                Ok(ext) => rec.manager = Some(ext),
+                Err(why) => errors.push(err(r.at.clone(), "manager", why)),
             }
         }
     }
@@ -309,10 +359,10 @@ fn build(
                     continue;
                 }
             };
-            let Some(member) = lookup(r.login.as_deref().unwrap_or(&r.email)) else {
+            let Ok(member) = refs.find(r.login.as_deref().unwrap_or(&r.email)) else {
                 continue; // the row itself was invalid, already reported
             };
-            groups
+            let members = &mut groups
                 .entry(name.to_string())
                 .or_insert_with(|| GroupRecord {
                     external_id: name.to_string(),
@@ -320,8 +370,10 @@ fn build(
                     description: String::new(),
                     members: vec![],
                 })
-                .members
-                .push(member);
+                .members;
+            if !members.contains(&member) {
+                members.push(member);
+            }
         }
     }
     for (i, g) in json_groups.into_iter().enumerate() {
@@ -339,13 +391,10 @@ fn build(
         }
         let mut members = Vec::with_capacity(g.members.len());
         for (j, m) in g.members.iter().enumerate() {
-            match lookup(m) {
-                Some(ext) => members.push(ext),
-                None => errors.push(err(
-                    format!("{at}.members[{j}]"),
-                    "members",
-                    format!("`{m}` is no one's e-mail or login in this file"),
-                )),
+            match refs.find(m) {
+                Ok(ext) if members.contains(&ext) => {}
+                Ok(ext) => members.push(ext),
+                Err(why) => errors.push(err(format!("{at}.members[{j}]"), "members", why)),
             }
         }
         groups.insert(
@@ -365,7 +414,6 @@ fn build(
             unreadable: Vec::new(),
         })
     } else {
-        errors.truncate(100);
         Err(errors)
     }
 }
@@ -373,6 +421,15 @@ fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The problems a refused file is refused for, as the CLI shows them.
+    fn problems(format: FileFormat, text: &str) -> Vec<String> {
+        parse(format, text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
 
     #[test]
     fn csv_people_with_managers_and_groups() {
@@ -405,6 +462,21 @@ mod tests {
         );
     }
 
+    /// Found by the `identity_file` fuzz target: a header's problems were not cut at 100.
+    #[test]
+    fn a_refusal_lists_at_most_max_problems() {
+        let header = (0..150)
+            .map(|i| format!("col{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let errs = parse(FileFormat::Csv, &format!("{header}\n")).unwrap_err();
+        assert_eq!(errs.len(), MAX_PROBLEMS);
+        assert_eq!(
+            errs[0].to_string(),
+            "row 1: col0: unknown column; expected some of login, email, name, phone, manager, groups, active"
+        );
+    }
+
     #[test]
     fn csv_header_problems() {
         let errs = parse(FileFormat::Csv, "login,mail,name\n").unwrap_err();
@@ -416,6 +488,55 @@ mod tests {
         assert!(
             shown.iter().any(|e| e.contains("email: required column")),
             "{shown:?}"
+        );
+    }
+
+    /// Found writing the `identity_file` fuzz target: references were matched
+    /// case-insensitively, so with logins `Ada` and `ada` a manager written `Ada` became whoever
+    /// came last; a group listed a person named twice twice; and a person whose login is their
+    /// e-mail was refused as "already used" by their own row.
+    #[test]
+    fn references_name_exactly_one_person() {
+        let text = "login,email,name,manager,groups\n\
+                    Ada,ada1@example.com,Ada One,,dba;DBA\n\
+                    fay@example.com,fay@example.com,Fay,,\n\
+                    ada,ada2@example.com,Ada Two,,\n\
+                    cy,cy@example.com,Cy,Ada,\n\
+                    di,di@example.com,Di,ADA2@Example.com,\n\
+                    eve,eve@example.com,Eve,CY,\n";
+        let s = parse(FileFormat::Csv, text).unwrap();
+        let manager = |login: &str| {
+            let p = s.people.iter().find(|p| p.login.as_deref() == Some(login));
+            p.and_then(|p| p.manager.clone())
+        };
+        assert_eq!(manager("cy").as_deref(), Some("Ada"), "an exact login wins");
+        assert_eq!(
+            manager("di").as_deref(),
+            Some("ada"),
+            "an e-mail in any case"
+        );
+        assert_eq!(
+            manager("eve").as_deref(),
+            Some("cy"),
+            "one login in another case"
+        );
+        assert_eq!(s.groups[0].members, ["Ada"], "listed once");
+        assert_eq!(
+            s.people.len(),
+            6,
+            "a login that is the person's own e-mail is no clash"
+        );
+
+        let text = "login,email,name,manager\n\
+                    Ada,ada1@example.com,Ada One,\n\
+                    ada,ada2@example.com,Ada Two,\n\
+                    cy,cy@example.com,Cy,ADA\n";
+        let shown: Vec<String> = problems(FileFormat::Csv, text);
+        assert_eq!(
+            shown,
+            [
+                "row 4: manager: `ADA` matches the logins `Ada`, `ada`, which differ only in case: write one exactly"
+            ]
         );
     }
 
@@ -434,11 +555,7 @@ mod tests {
     fn json_errors_name_the_path() {
         let text =
             r#"{"people":[{"email":"x","name":"X"}],"groups":[{"name":"g","members":["who"]}]}"#;
-        let shown: Vec<String> = parse(FileFormat::Json, text)
-            .unwrap_err()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let shown: Vec<String> = problems(FileFormat::Json, text);
         assert!(
             shown.iter().any(|e| e.starts_with("people[0]: email:")),
             "{shown:?}"

@@ -1,7 +1,8 @@
-//! The fuzz seed corpora (`fuzz/corpus/{config,integration_file,policy,scim_filter,web_form}`)
+//! The fuzz seed corpora (`fuzz/corpus/{config,identity_file,integration_file,policy,scim_filter,scim_patch,web_form}`)
 //! replayed through the checks their fuzz targets make, so the targets' expectations cannot rot
 //! while nobody runs the fuzzer (see `fuzz/README.md`; the `frame` seeds replay in hallpass-proto).
-//! The `scim_filter` and `web_form` checks are the targets' own files, included here.
+//! The `identity_file`, `scim_filter`, `scim_patch` and `web_form` checks are the targets' own
+//! files, included here.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -180,6 +181,70 @@ fn scim_filter_seeds_hold_the_targets_checks() {
     }
     // The seeds are there to reach the checks past the parser.
     assert!(parsed >= 3, "only {parsed} seeds parse as filters");
+}
+
+mod identity_file {
+    include!("../../../fuzz/checks/identity_file.rs");
+}
+
+/// Replays `target`'s seeds through its `check`, and asks `accepts` whether each gets past
+/// the target's refusals: returns (accepted, refused), for the tests to require both kinds.
+fn replay(
+    target: &str,
+    check: fn(&[u8]),
+    accepts: impl Fn(&Path, &[u8]) -> bool,
+) -> (usize, usize) {
+    let (mut accepted, mut refused) = (0, 0);
+    for (path, bytes) in seeds(target) {
+        check(&bytes);
+        if accepts(&path, &bytes) {
+            accepted += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    (accepted, refused)
+}
+
+#[test]
+fn identity_file_seeds_hold_the_targets_checks() {
+    use hallpass_core::identity_file::parse;
+    let (accepted, refused) = replay(
+        "identity_file",
+        identity_file::check_identity_file,
+        |path, bytes| {
+            let text = text(path, &bytes[1..]);
+            parse(identity_file::format_for(bytes[0]), &text).is_ok()
+        },
+    );
+    // The seeds are there to reach the round trip, in both formats, and a refusal.
+    assert!(
+        accepted >= 2 && refused >= 1,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
+mod scim_patch {
+    include!("../../../fuzz/checks/scim_patch.rs");
+}
+
+#[test]
+fn scim_patch_seeds_hold_the_targets_checks() {
+    use hallpass_daemon::scim::{patch, resource};
+    let (accepted, refused) = replay("scim_patch", scim_patch::check_scim_patch, |path, bytes| {
+        let (kind, mut v) = scim_patch::stored_for(bytes[0]);
+        let body: serde_json::Value = serde_json::from_slice(&bytes[1..])
+            .unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
+        patch::parse_request(&body)
+            .and_then(|ops| patch::apply(kind, scim_patch::ID, &mut v, &ops))
+            .and_then(|()| resource::normalize(kind, &mut v))
+            .is_ok()
+    });
+    // The seeds are there to reach the checks past the parser, and a refusal.
+    assert!(
+        accepted >= 4 && refused >= 1,
+        "{accepted} accepted, {refused} refused"
+    );
 }
 
 mod web_form {

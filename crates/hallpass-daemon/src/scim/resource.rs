@@ -18,21 +18,79 @@ fn remove_ci(m: &mut Map<String, Value>, key: &str) -> Option<Value> {
     m.remove(&k)
 }
 
-/// A boolean as a client may send it: `true`, `"True"`, `"false"`.
-fn boolean(field: &str, v: &Value) -> Result<Value, ScimError> {
+/// How a refusal names a value: scalars as sent (long strings cut), structures by their shape.
+fn shape(v: &Value) -> String {
     match v {
-        Value::Bool(_) => Ok(v.clone()),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
-        other => Err(ScimError::invalid_value(format!(
-            "`{field}` is a boolean, not {other}"
+        Value::Array(_) => "a list".to_string(),
+        Value::Object(_) => "an object".to_string(),
+        Value::String(s) if s.chars().count() > 40 => {
+            format!(
+                "{:?}",
+                format!("{}…", s.chars().take(40).collect::<String>())
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A value of a simple (not complex) attribute as its schema types it. A boolean may come as
+/// `"True"`/`"false"` (Entra ID); a number in a string attribute becomes its text (an
+/// `employeeNumber` sent as a number). Anything else is refused.
+fn simple(a: &Attr, v: Value) -> Result<Value, ScimError> {
+    match (a.ty, v) {
+        (AttrType::Boolean, v @ Value::Bool(_)) => Ok(v),
+        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("true") => {
+            Ok(Value::Bool(true))
+        }
+        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("false") => {
+            Ok(Value::Bool(false))
+        }
+        (AttrType::Boolean, other) => Err(ScimError::invalid_value(format!(
+            "`{}` is a boolean, not {}",
+            a.name,
+            shape(&other)
+        ))),
+        (_, v @ Value::String(_)) => Ok(v),
+        (_, Value::Number(n)) => Ok(Value::String(n.to_string())),
+        (_, other) => Err(ScimError::invalid_value(format!(
+            "`{}` is a string, not {}",
+            a.name,
+            shape(&other)
         ))),
     }
 }
 
-/// Converts booleans and shapes multi-valued attributes in one schema's object, refusing
-/// attributes the schema does not define (`invalidSyntax`: the body does not conform to the
-/// schema; `/Schemas` lists what does). `scope` names the object in the error.
+/// One value of a complex attribute: an object of its sub-attributes. A bare value where the
+/// attribute has a `value` sub-attribute is taken as that (`"members": ["17"]`, Entra ID's
+/// manager id).
+fn complex_value(a: &'static Attr, v: Value) -> Result<Value, ScimError> {
+    let subs: Vec<&'static Attr> = a.sub.iter().collect();
+    let mut m = match v {
+        Value::Object(m) => m,
+        bare @ (Value::String(_) | Value::Number(_) | Value::Bool(_))
+            if subs.iter().any(|s| s.name == "value") =>
+        {
+            Map::from_iter([("value".to_string(), bare)])
+        }
+        other => {
+            let names: Vec<&str> = subs.iter().map(|s| s.name).collect();
+            return Err(ScimError::invalid_value(format!(
+                "`{}` {} an object of {}, not {}",
+                a.name,
+                if a.multi { "holds" } else { "is" },
+                names.join(", "),
+                shape(&other)
+            )));
+        }
+    };
+    clean_attrs(&mut m, &subs, &format!("`{}`", a.name))?;
+    Ok(Value::Object(m))
+}
+
+/// Gives each attribute of one schema's object its schema spelling and type, drops nulls and
+/// empty lists, and refuses attributes the schema does not define (`invalidSyntax`: the body
+/// does not conform to the schema; `/Schemas` lists what does) and values of the wrong type
+/// (`invalidValue`). `scope` names the object in the error.
 fn clean_attrs(
     obj: &mut Map<String, Value>,
     attrs: &[&'static Attr],
@@ -52,38 +110,27 @@ fn clean_attrs(
         let Some(key) = obj.keys().find(|k| k.eq_ignore_ascii_case(a.name)).cloned() else {
             continue;
         };
-        // Give known attributes their schema spelling.
-        let mut v = obj.remove(&key).unwrap_or(Value::Null);
-        if v.is_null() {
-            continue;
-        }
-        if a.ty == AttrType::Boolean {
-            v = boolean(a.name, &v)?;
-        }
-        if a.multi && !v.is_array() {
-            v = Value::Array(vec![v]);
-        }
-        if a.ty == AttrType::Complex {
-            let subs: Vec<&'static Attr> = a.sub.iter().collect();
-            let clean_one = |e: &mut Value| -> Result<(), ScimError> {
-                if let Value::Object(m) = e {
-                    clean_attrs(m, &subs, &format!("`{}`", a.name))?;
+        let v = obj.remove(&key).unwrap_or(Value::Null);
+        let one = |v: Value| match a.ty {
+            AttrType::Complex => complex_value(a, v),
+            _ => simple(a, v),
+        };
+        let v = match v {
+            Value::Null => continue,
+            Value::Array(items) if a.multi => {
+                let items = items
+                    .into_iter()
+                    .filter(|e| !e.is_null())
+                    .map(one)
+                    .collect::<Result<Vec<_>, _>>()?;
+                if items.is_empty() {
+                    continue;
                 }
-                Ok(())
-            };
-            match &mut v {
-                Value::Array(items) => {
-                    items.retain(|e| !e.is_null());
-                    for e in items.iter_mut() {
-                        clean_one(e)?;
-                    }
-                    if items.is_empty() {
-                        continue;
-                    }
-                }
-                other => clean_one(other)?,
+                Value::Array(items)
             }
-        }
+            v if a.multi => Value::Array(vec![one(v)?]),
+            v => one(v)?,
+        };
         obj.insert(a.name.to_string(), v);
     }
     Ok(())
@@ -122,27 +169,26 @@ pub fn normalize(kind: ScimKind, v: &mut Value) -> Result<(), ScimError> {
         let Value::Object(m) = &mut e else {
             return Err(ScimError::invalid_value(format!("`{ext}` is an object")));
         };
-        // Entra ID sends the manager as a bare id.
+        // An empty manager (Entra ID clears it with "") removes it; a bare id is its `value`.
         if let Some(k) = m
             .keys()
             .find(|k| k.eq_ignore_ascii_case("manager"))
             .cloned()
         {
-            match m.get(&k) {
-                Some(Value::String(s)) if s.trim().is_empty() => {
-                    m.remove(&k);
-                }
-                Some(Value::String(s)) => {
-                    let s = s.clone();
-                    m.insert(k, json!({"value": s}));
-                }
-                Some(Value::Object(o))
-                    if get_ci(&Value::Object(o.clone()), "value")
-                        .is_none_or(|v| v.as_str().is_none_or(|s| s.trim().is_empty())) =>
-                {
-                    m.remove(&k);
-                }
-                _ => {}
+            let blank = |v: Option<&Value>| match v {
+                None | Some(Value::Null) => true,
+                Some(Value::String(s)) => s.trim().is_empty(),
+                Some(_) => false,
+            };
+            let empty = match m.get(&k) {
+                Some(Value::Object(o)) => blank(
+                    o.iter()
+                        .find_map(|(k, v)| k.eq_ignore_ascii_case("value").then_some(v)),
+                ),
+                other => blank(other),
+            };
+            if empty {
+                m.remove(&k);
             }
         }
         let attrs = schema::attrs_of(kind, Some(ext)).unwrap_or_default();
@@ -346,6 +392,65 @@ mod tests {
         let mut v = json!({"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": ""}});
         normalize(ScimKind::User, &mut v).unwrap();
         assert!(v.get(schema::ENTERPRISE_USER).is_none());
+    }
+
+    /// Found by the `scim_patch` fuzz target: a PATCH (or a POST, a PUT) could store a value of
+    /// the wrong type (`"phoneNumbers": ["x"]`, `"title": {}`) and every GET returned it.
+    #[test]
+    fn normalize_gives_every_value_its_schema_type() {
+        let ent = schema::ENTERPRISE_USER;
+        let mut v = json!({
+            "userName": "ada", "title": 5, "phoneNumbers": "+44 20 7946 0000",
+            "emails": ["ada@example.com", null],
+            ent: {"employeeNumber": 1234, "manager": {"value": 9}},
+        });
+        normalize(ScimKind::User, &mut v).unwrap();
+        assert_eq!(v["title"], "5");
+        assert_eq!(v["phoneNumbers"], json!([{"value": "+44 20 7946 0000"}]));
+        assert_eq!(v["emails"], json!([{"value": "ada@example.com"}]));
+        assert_eq!(
+            v[ent],
+            json!({"employeeNumber": "1234", "manager": {"value": "9"}})
+        );
+        let mut g = json!({"displayName": "dba", "members": ["7", {"value": "8"}]});
+        normalize(ScimKind::Group, &mut g).unwrap();
+        assert_eq!(g["members"], json!([{"value": "7"}, {"value": "8"}]));
+
+        for (bad, says) in [
+            (
+                json!({"userName": "a", "title": {}}),
+                "`title` is a string, not an object",
+            ),
+            (
+                json!({"userName": ["a"]}),
+                "`userName` is a string, not a list",
+            ),
+            (
+                json!({"userName": "a", "name": "Ada"}),
+                "`name` is an object of",
+            ),
+            (
+                json!({"userName": "a", "addresses": ["Leeds"]}),
+                "`addresses` holds an object of",
+            ),
+            (
+                json!({"userName": "a", "emails": [{"value": {}}]}),
+                "`value` is a string",
+            ),
+            (
+                json!({"userName": "a", "active": 1}),
+                "`active` is a boolean, not 1",
+            ),
+            (
+                json!({"userName": "a", ent: {"manager": []}}),
+                "`manager` is an object of",
+            ),
+        ] {
+            let mut v = bad.clone();
+            let e = normalize(ScimKind::User, &mut v).unwrap_err();
+            assert_eq!(e.scim_type, Some("invalidValue"), "{bad}");
+            assert!(e.detail.contains(says), "{bad}: {}", e.detail);
+        }
     }
 
     #[test]
