@@ -6,8 +6,8 @@
 // `hallpass_core::identity_file::parse`. For any text:
 // - nothing panics; a refusal lists 1 to 100 problems, each naming its record and saying why
 //   (a clash names another record);
-// - an accepted file is a sound snapshot: every person validates; external ids, e-mails and
-//   logins are each held by one person; every manager and group member is a person of the
+// - an accepted file is a sound snapshot: every person validates, with the external id as
+//   validated; external ids, e-mails and logins are each held by one person; every manager and group member is a person of the
 //   snapshot; group names are distinct and a group lists a member once;
 // - a reference that is exactly someone's login names that person, whoever else's login
 //   differs from it only in case (checked on JSON files, whose references are easy to find);
@@ -73,6 +73,10 @@ fn sound(s: &Snapshot, text: &str) {
         let v = p
             .validate()
             .unwrap_or_else(|e| panic!("{text:?}: accepted a person that fails validation: {e}"));
+        assert_eq!(
+            p.external_id, v.external_id,
+            "{text:?}: an id not as validated"
+        );
         assert!(
             ids.insert(v.external_id.clone()),
             "{text:?}: external id {} twice",

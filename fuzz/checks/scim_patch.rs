@@ -1,14 +1,18 @@
 // The checks of the `scim_patch` fuzz target, shared with the seed replay in
 // `crates/hallpass-daemon/tests/fuzz_seeds.rs` (both `include!` this file).
 //
-// Byte 0 picks a stored resource (bit 0: a User or a Group; bit 1: a full or a sparse one); the
-// rest is the body of `PATCH /scim/v2/{Users,Groups}/7`. It runs the way the server does:
-// `patch::parse_request`, `patch::apply` to the stored resource, `resource::normalize`, then
-// what hallpass derives from it (`resource::person`, `resource::group`). For any body:
+// Byte 0 picks a stored resource (bit 0: a User or a Group; bit 1: a full or a sparse one;
+// bit 2: as an earlier hallpass stored it, untyped); the rest is the body of
+// `PATCH /scim/v2/{Users,Groups}/7`. It runs the steps of `patch::patched`, which the server
+// stores the result of, one by one: `resource::repair` of the stored resource, `patch::apply`,
+// `resource::normalize`; checks that they make what `patched` makes; then what hallpass derives
+// from it (`resource::person`, `resource::group`). For any body:
 // - nothing panics, and a refusal is a 400 with a `scimType` and a detail; a refused operation
 //   is named (`operation N: …`) and leaves the stored resource as it was;
+// - a repaired resource is in the stored form (below), and repair names what it dropped;
 // - the last operation, when it sets or removes one plain attribute by path, did so; when it
-//   removes the values a filter selects (`members[value eq "7"]`), none is left to match;
+//   removes the values a filter selects (`members[value eq "7"]`), none is left to match in
+//   the resource as stored;
 // - an accepted resource is in the stored form: no `id`, `meta`, password or (User) `groups`;
 //   every attribute spelled as the schema spells it, once, holding a value of its schema's
 //   type; `schemas` listing the core schema and exactly the extensions present;
@@ -28,13 +32,16 @@ use serde_json::{Map, Value, json};
 /// The id of the resource every body patches.
 pub const ID: &str = "7";
 
-/// The stored resource byte `b` picks, and its kind.
+/// The stored resource byte `b` picks, and its kind: bit 0 a User or a Group; bit 1 a full
+/// or a sparse one; bit 2 one as an earlier hallpass stored it, with values of the wrong type
+/// and a second spelling (which the server repairs before it applies a PATCH).
 pub fn stored_for(b: u8) -> (ScimKind, Value) {
     let kind = if b & 1 == 0 {
         ScimKind::User
     } else {
         ScimKind::Group
     };
+    let ent = schema::ENTERPRISE_USER;
     let mut v = match (kind, b & 2 == 0) {
         (ScimKind::User, true) => json!({
             "userName": "ada", "externalId": "E7", "active": true,
@@ -43,7 +50,7 @@ pub fn stored_for(b: u8) -> (ScimKind, Value) {
             "emails": [{"value": "ada@example.com", "type": "work", "primary": true},
                        {"value": "ada@home.example", "type": "home"}],
             "phoneNumbers": [{"value": "+44 20 7946 0000", "type": "work"}],
-            schema::ENTERPRISE_USER: {"department": "R&D", "manager": {"value": "8"}},
+            ent: {"department": "R&D", "manager": {"value": "8"}},
         }),
         (ScimKind::User, false) => json!({"userName": "bob@example.com", "active": false}),
         (ScimKind::Group, true) => json!({
@@ -53,7 +60,39 @@ pub fn stored_for(b: u8) -> (ScimKind, Value) {
         (ScimKind::Group, false) => json!({"displayName": "empty"}),
     };
     resource::normalize(kind, &mut v).expect("the stored samples are valid resources");
+    if b & 4 != 0 {
+        // What the last release's normalize let through.
+        let legacy = match kind {
+            ScimKind::User => json!({
+                "USERNAME": "ADA", "title": ["Engineer"], "nickName": true,
+                "phoneNumbers": ["+44 20 7946 0001"], "addresses": ["1 Main St"],
+                "name": "Ada Lovelace",
+                ent: {"manager": [{"value": "8"}], "department": {"x": 1}},
+            }),
+            ScimKind::Group => json!({
+                "DisplayName": "DBA", "members": ["9", {"value": "10", "display": {"x": 1}}],
+            }),
+        };
+        let obj = v.as_object_mut().expect("an object");
+        for (k, x) in legacy.as_object().expect("an object") {
+            match (obj.get_mut(k), x) {
+                (Some(Value::Object(mine)), Value::Object(theirs)) => {
+                    mine.extend(theirs.clone());
+                }
+                _ => {
+                    obj.insert(k.clone(), x.clone());
+                }
+            }
+        }
+    }
     (kind, v)
+}
+
+/// What the server stores for `body` over `stored` (`http::patch_one` stores what
+/// `patch::patched` makes).
+pub fn patched(kind: ScimKind, stored: &Value, body: &Value) -> Result<Value, ScimError> {
+    let ops = patch::parse_request(body)?;
+    patch::patched(kind, ID, stored, &ops).map(|(v, _)| v)
 }
 
 fn refused(e: &ScimError, body: &Value) {
@@ -79,22 +118,35 @@ pub fn check_scim_patch(data: &[u8]) {
         Err(e) => return refused(&e, &body),
     };
     let mut v = stored.clone();
+    let dropped = resource::repair(kind, &mut v)
+        .unwrap_or_else(|e| panic!("a stored resource cannot be repaired: {e:?}"));
+    in_stored_form(kind, &v, &body);
+    assert_eq!(
+        dropped.is_empty(),
+        v == stored,
+        "{dropped:?}: {stored} → {v}"
+    );
+    let repaired = v.clone();
     if let Err(e) = patch::apply(kind, ID, &mut v, &ops) {
         refused(&e, &body);
         assert!(
             e.detail.starts_with("operation "),
             "{body}: the refusal does not name its operation: {e:?}"
         );
-        assert_eq!(v, stored, "{body}: a refused PATCH changed the resource");
+        assert_eq!(v, repaired, "{body}: a refused PATCH changed the resource");
         return;
     }
     if let Some(last) = ops.last() {
-        last_operation_holds(kind, &v, last, &body);
+        last_operation_set(kind, &v, last, &body);
     }
     if let Err(e) = resource::normalize(kind, &mut v) {
         return refused(&e, &body);
     }
     in_stored_form(kind, &v, &body);
+    if let Some(last) = ops.last() {
+        last_operation_removed(kind, &v, last, &body);
+    }
+    assert_eq!(patched(kind, &stored, &body).as_ref(), Ok(&v), "{body}");
 
     let mut again = v.clone();
     resource::normalize(kind, &mut again)
@@ -136,44 +188,54 @@ pub fn check_scim_patch(data: &[u8]) {
     }
 }
 
-/// When the last operation sets or removes one singular, non-complex attribute by a plain path
-/// (`title`, `urn:…:enterprise:2.0:User:department`), the patched resource shows it; when it
-/// removes the values a filter selects, none matches any more.
-fn last_operation_holds(kind: ScimKind, v: &Value, op: &Operation, body: &Value) {
-    let Some(path) = &op.path else {
+/// The plain attribute the last operation names by path (`title`,
+/// `urn:…:enterprise:2.0:User:department`): singular, not complex, no filter; and its value in
+/// `v`.
+fn plain_target<'a>(kind: ScimKind, v: &'a Value, path: &str) -> Option<Option<&'a Value>> {
+    let p = parse_path(path).ok()?;
+    if p.filter.is_some() || p.attr.attr.is_empty() || p.attr.sub.is_some() {
+        return None;
+    }
+    let urn = p.attr.urn.as_deref();
+    let def = schema::find(kind, urn, &p.attr.attr)?;
+    if def.multi || def.ty == AttrType::Complex {
+        return None;
+    }
+    let container = match urn.filter(|u| !u.eq_ignore_ascii_case(schema::core_urn(kind))) {
+        Some(u) => get_ci(v, u),
+        None => Some(v),
+    };
+    Some(container.and_then(|c| get_ci(c, &p.attr.attr)))
+}
+
+/// When the last operation sets one plain attribute by path, the patched resource holds the
+/// value as sent (before normalising converts `"False"` or a number).
+fn last_operation_set(kind: ScimKind, v: &Value, op: &Operation, body: &Value) {
+    let (Some(path), OpKind::Add | OpKind::Replace) = (&op.path, op.op) else {
+        return;
+    };
+    if let Some(got) = plain_target(kind, v, path) {
+        assert_eq!(got, op.value.as_ref(), "{body}: `{path}` set, yet {got:?}");
+    }
+}
+
+/// When the last operation removes one plain attribute, or the values a filter selects
+/// (`members[value eq "7"]`), the resource as stored has none of them.
+fn last_operation_removed(kind: ScimKind, v: &Value, op: &Operation, body: &Value) {
+    let (Some(path), OpKind::Remove) = (&op.path, op.op) else {
         return;
     };
     let p =
         parse_path(path).unwrap_or_else(|e| panic!("{body}: applied an unparsable path: {e:?}"));
-    if p.filter.is_some() && p.sub_after.is_none() && op.op == OpKind::Remove {
+    if p.filter.is_some() && p.sub_after.is_none() {
         // The same text is a value-path filter over the resource.
         let f = parse(path).unwrap_or_else(|e| panic!("{body}: `{path}` as a filter: {e:?}"));
         assert!(
             !f.matches(kind, v),
             "{body}: `{path}` removed, yet it matches {v}"
         );
-        return;
-    }
-    if p.filter.is_some() || p.attr.attr.is_empty() || p.attr.sub.is_some() {
-        return;
-    }
-    let urn = p.attr.urn.as_deref();
-    let Some(def) = schema::find(kind, urn, &p.attr.attr) else {
-        return;
-    };
-    if def.multi || def.ty == AttrType::Complex {
-        return;
-    }
-    let container = match urn.filter(|u| !u.eq_ignore_ascii_case(schema::core_urn(kind))) {
-        Some(u) => get_ci(v, u),
-        None => Some(v),
-    };
-    let got = container.and_then(|c| get_ci(c, &p.attr.attr));
-    match op.op {
-        OpKind::Remove => assert!(got.is_none(), "{body}: `{path}` removed, yet {got:?}"),
-        OpKind::Add | OpKind::Replace => {
-            assert_eq!(got, op.value.as_ref(), "{body}: `{path}` set, yet {got:?}");
-        }
+    } else if let Some(got) = plain_target(kind, v, path) {
+        assert!(got.is_none(), "{body}: `{path}` removed, yet {got:?}");
     }
 }
 

@@ -1,7 +1,9 @@
 //! People and groups from a file (`hallpass identities import`, a `kind = "file"` source):
 //! CSV with one row per person, or JSON with `people` and `groups`. Invariant: a file either
-//! parses whole into a [`Snapshot`] or yields every problem, each naming its row (or JSON
-//! path) and column — never a partial result.
+//! parses whole into a [`Snapshot`] or yields its problems (the first [`MAX_PROBLEMS`]), each
+//! naming its row (or JSON path) and column — never a partial result. A manager or member
+//! reference names one person: a login exactly, an e-mail as normalised, else the one login it
+//! matches in another case.
 //!
 //! CSV columns (a header row is required; order is free; `login` or `email` identifies):
 //! `login, email, name, phone, manager, groups, active` — `manager` is the manager's e-mail or
@@ -10,7 +12,7 @@
 //! JSON: `{"people": [{"login", "email", "name", "phone", "manager", "active"}],
 //! "groups": [{"name", "description", "members": [e-mail or login, …]}]}`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
 
@@ -48,6 +50,16 @@ impl FileFormat {
 
 /// The most problems one refusal lists.
 pub const MAX_PROBLEMS: usize = 100;
+
+/// How many problems a refusal lists, for a message: "3 problem(s)", or "at least 100
+/// problems" when the list was cut at [`MAX_PROBLEMS`].
+pub fn problem_count(problems: &[RecordError]) -> String {
+    if problems.len() >= MAX_PROBLEMS {
+        format!("at least {MAX_PROBLEMS} problems")
+    } else {
+        format!("{} problem(s)", problems.len())
+    }
+}
 
 /// Parses a whole file; on failure, the problems found (the first [`MAX_PROBLEMS`]).
 pub fn parse(format: FileFormat, text: &str) -> Result<Snapshot, Vec<RecordError>> {
@@ -239,8 +251,8 @@ fn parse_json(text: &str) -> Result<Snapshot, Vec<RecordError>> {
 /// login whatever its case, when only one person's login matches that way.
 #[derive(Default)]
 struct Refs {
-    /// Logins as written and e-mails as normalised (no login equals an e-mail: `build` refuses
-    /// a key used twice) → external id.
+    /// Logins as written and e-mails as normalised → external id. A login that equals another
+    /// person's e-mail is refused by `build` (a key used twice), so a key names one person.
     exact: HashMap<String, String>,
     /// Lowercased login → the logins it folds from, with their external ids.
     folded: HashMap<String, Vec<(String, String)>>,
@@ -301,8 +313,8 @@ fn build(
             .login
             .clone()
             .unwrap_or_else(|| r.email.trim().to_ascii_lowercase());
-        let rec = PersonRecord {
-            external_id: external_id.clone(),
+        let mut rec = PersonRecord {
+            external_id,
             login: r.login.clone(),
             email: r.email.clone(),
             name: r.name.clone(),
@@ -320,6 +332,8 @@ fn build(
                 continue;
             }
             Ok(p) => {
+                // The id as validated (trimmed), which the sync looks people up by.
+                rec.external_id.clone_from(&p.external_id);
                 // A login may be the person's own e-mail (a UPN): one key, not a clash.
                 let login = p.login.clone().filter(|l| *l != p.email);
                 for key in [Some(p.email.clone()), login].into_iter().flatten() {
@@ -334,7 +348,7 @@ fn build(
                         at_of.insert(key.clone(), r.at.clone());
                     }
                 }
-                refs.add(&p.email, p.login.as_deref(), &external_id);
+                refs.add(&p.email, p.login.as_deref(), &p.external_id);
             }
         }
         people.push((rec, i));
@@ -350,7 +364,11 @@ fn build(
     }
     // Groups: from the CSV column, or JSON's list.
     let mut groups: BTreeMap<String, GroupRecord> = BTreeMap::new();
-    for r in &rows {
+    let ext_of: HashMap<usize, &str> = people
+        .iter()
+        .map(|(p, i)| (*i, p.external_id.as_str()))
+        .collect();
+    for (i, r) in rows.iter().enumerate() {
         for g in &r.groups {
             let name = match group_name_from(g) {
                 Ok(n) => n,
@@ -359,10 +377,11 @@ fn build(
                     continue;
                 }
             };
-            let Ok(member) = refs.find(r.login.as_deref().unwrap_or(&r.email)) else {
+            // The row's own person (not whoever its login or e-mail also names).
+            let Some(member) = ext_of.get(&i) else {
                 continue; // the row itself was invalid, already reported
             };
-            let members = &mut groups
+            groups
                 .entry(name.to_string())
                 .or_insert_with(|| GroupRecord {
                     external_id: name.to_string(),
@@ -370,10 +389,8 @@ fn build(
                     description: String::new(),
                     members: vec![],
                 })
-                .members;
-            if !members.contains(&member) {
-                members.push(member);
-            }
+                .members
+                .push(member.to_string());
         }
     }
     for (i, g) in json_groups.into_iter().enumerate() {
@@ -392,7 +409,6 @@ fn build(
         let mut members = Vec::with_capacity(g.members.len());
         for (j, m) in g.members.iter().enumerate() {
             match refs.find(m) {
-                Ok(ext) if members.contains(&ext) => {}
                 Ok(ext) => members.push(ext),
                 Err(why) => errors.push(err(format!("{at}.members[{j}]"), "members", why)),
             }
@@ -406,6 +422,11 @@ fn build(
                 members,
             },
         );
+    }
+    // Each member once (a row may name a group twice, JSON a person by login and by e-mail).
+    for g in groups.values_mut() {
+        let mut seen = HashSet::with_capacity(g.members.len());
+        g.members.retain(|m| seen.insert(m.clone()));
     }
     if errors.is_empty() {
         Ok(Snapshot {
@@ -471,6 +492,8 @@ mod tests {
             .join(",");
         let errs = parse(FileFormat::Csv, &format!("{header}\n")).unwrap_err();
         assert_eq!(errs.len(), MAX_PROBLEMS);
+        assert_eq!(problem_count(&errs), "at least 100 problems");
+        assert_eq!(problem_count(&errs[..3]), "3 problem(s)");
         assert_eq!(
             errs[0].to_string(),
             "row 1: col0: unknown column; expected some of login, email, name, phone, manager, groups, active"
@@ -491,10 +514,11 @@ mod tests {
         );
     }
 
-    /// Found writing the `identity_file` fuzz target: references were matched
+    /// Found writing the `identity_file` fuzz target and reviewing it: references were matched
     /// case-insensitively, so with logins `Ada` and `ada` a manager written `Ada` became whoever
-    /// came last; a group listed a person named twice twice; and a person whose login is their
-    /// e-mail was refused as "already used" by their own row.
+    /// came last; a group listed a person named twice twice; a person whose login is their
+    /// e-mail was refused as "already used" by their own row; a row's groups went to whoever
+    /// its e-mail also named as a login; a JSON login with spaces became an untrimmed id.
     #[test]
     fn references_name_exactly_one_person() {
         let text = "login,email,name,manager,groups\n\
@@ -526,6 +550,21 @@ mod tests {
             6,
             "a login that is the person's own e-mail is no clash"
         );
+
+        // A row's groups are its own person's, whoever else its e-mail reads as.
+        let text = "login,email,name,groups\n\
+                    ,Ada@Example.com,Ada,dba\n\
+                    Ada@Example.com,other@example.com,Other,\n";
+        let s = parse(FileFormat::Csv, text).unwrap();
+        assert_eq!(s.groups[0].members, ["ada@example.com"]);
+        // Ids as validated: a JSON login with spaces is the trimmed login.
+        let text = r#"{"people":[{"login":" ada ","email":"ada@example.com","name":"Ada"},
+                                 {"login":"bob","email":"bob@example.com","name":"Bob","manager":"ada"}],
+                       "groups":[{"name":"sre","members":[" ada "]}]}"#;
+        let s = parse(FileFormat::Json, text).unwrap();
+        assert_eq!(s.people[0].external_id, "ada");
+        assert_eq!(s.people[1].manager.as_deref(), Some("ada"));
+        assert_eq!(s.groups[0].members, ["ada"]);
 
         let text = "login,email,name,manager\n\
                     Ada,ada1@example.com,Ada One,\n\

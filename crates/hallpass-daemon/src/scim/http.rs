@@ -527,9 +527,14 @@ async fn patch_one(
                 let rec = tx
                     .scim_resource(kind, &id)?
                     .ok_or_else(|| ScimError::not_found(format!("no {} {id}", kind.name())))?;
-                let mut v = rec.resource.clone();
-                patch::apply(kind, &id, &mut v, &ops)?;
-                resource::normalize(kind, &mut v)?;
+                let (v, dropped) = patch::patched(kind, &id, &rec.resource, &ops)?;
+                if !dropped.is_empty() {
+                    tracing::warn!(
+                        "SCIM {} {id}: dropped what an earlier hallpass stored untyped: {}",
+                        kind.name(),
+                        dropped.join(", ")
+                    );
+                }
                 match kind {
                     ScimKind::User => apply::replace_user(tx, now, &id, v),
                     ScimKind::Group => apply::replace_group(tx, now, &id, v),

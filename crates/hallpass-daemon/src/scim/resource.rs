@@ -1,8 +1,10 @@
 //! SCIM resources as stored and as sent: cleaning what a client wrote (`normalize`), rendering
 //! it with `id` and `meta` (`render`), and deriving the hallpass identity from it (`person`,
-//! `group`). Invariants: a stored resource holds no `id`, `meta`, password or read-only
-//! `groups`; booleans are JSON booleans (Entra ID's `"False"` is converted); `schemas` lists the
-//! core schema and exactly the extensions present.
+//! `group`), and bringing a resource an earlier hallpass stored to that form (`repair`).
+//! Invariants: a stored resource holds no `id`, `meta`, password or read-only `groups`; every
+//! attribute is in its schema's spelling, once, with a value of its schema's type (Entra ID's
+//! `"False"` is a boolean, a number in a string attribute its text, a bare member id
+//! `{"value": …}`); `schemas` lists the core schema and exactly the extensions present.
 
 use hallpass_core::identity::PersonRecord;
 use hallpass_core::scim::{ScimKind, ScimRecord};
@@ -33,10 +35,31 @@ fn shape(v: &Value) -> String {
     }
 }
 
+/// What cleaning does with a value it cannot use: a client's write is refused with the reason;
+/// a resource stored before hallpass typed every value ([`repair`]) loses that value, and the
+/// attribute's path is noted.
+struct Cleaning<'a> {
+    dropped: Option<&'a mut Vec<String>>,
+}
+
+impl Cleaning<'_> {
+    /// `r` unless it failed: then the failure, or in repair the value dropped (`None`).
+    fn settle<T>(&mut self, path: &str, r: Result<T, ScimError>) -> Result<Option<T>, ScimError> {
+        match (r, self.dropped.as_deref_mut()) {
+            (Ok(x), _) => Ok(Some(x)),
+            (Err(e), None) => Err(e),
+            (Err(_), Some(d)) => {
+                d.push(path.to_string());
+                Ok(None)
+            }
+        }
+    }
+}
+
 /// A value of a simple (not complex) attribute as its schema types it. A boolean may come as
 /// `"True"`/`"false"` (Entra ID); a number in a string attribute becomes its text (an
-/// `employeeNumber` sent as a number). Anything else is refused.
-fn simple(a: &Attr, v: Value) -> Result<Value, ScimError> {
+/// `employeeNumber` sent as a number). Anything else is refused. `path` names the attribute.
+fn simple(a: &Attr, path: &str, v: Value) -> Result<Value, ScimError> {
     match (a.ty, v) {
         (AttrType::Boolean, v @ Value::Bool(_)) => Ok(v),
         (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("true") => {
@@ -46,15 +69,13 @@ fn simple(a: &Attr, v: Value) -> Result<Value, ScimError> {
             Ok(Value::Bool(false))
         }
         (AttrType::Boolean, other) => Err(ScimError::invalid_value(format!(
-            "`{}` is a boolean, not {}",
-            a.name,
+            "`{path}` is a boolean, not {}",
             shape(&other)
         ))),
         (_, v @ Value::String(_)) => Ok(v),
         (_, Value::Number(n)) => Ok(Value::String(n.to_string())),
         (_, other) => Err(ScimError::invalid_value(format!(
-            "`{}` is a string, not {}",
-            a.name,
+            "`{path}` is a string, not {}",
             shape(&other)
         ))),
     }
@@ -62,82 +83,168 @@ fn simple(a: &Attr, v: Value) -> Result<Value, ScimError> {
 
 /// One value of a complex attribute: an object of its sub-attributes. A bare value where the
 /// attribute has a `value` sub-attribute is taken as that (`"members": ["17"]`, Entra ID's
-/// manager id).
-fn complex_value(a: &'static Attr, v: Value) -> Result<Value, ScimError> {
+/// manager id): [`element`].
+fn complex_value(
+    a: &'static Attr,
+    path: &str,
+    v: Value,
+    how: &mut Cleaning<'_>,
+) -> Result<Value, ScimError> {
     let subs: Vec<&'static Attr> = a.sub.iter().collect();
-    let mut m = match v {
-        Value::Object(m) => m,
-        bare @ (Value::String(_) | Value::Number(_) | Value::Bool(_))
-            if subs.iter().any(|s| s.name == "value") =>
-        {
-            Map::from_iter([("value".to_string(), bare)])
-        }
-        other => {
-            let names: Vec<&str> = subs.iter().map(|s| s.name).collect();
-            return Err(ScimError::invalid_value(format!(
-                "`{}` {} an object of {}, not {}",
-                a.name,
-                if a.multi { "holds" } else { "is" },
-                names.join(", "),
-                shape(&other)
-            )));
-        }
+    let Value::Object(mut m) = element(a, v) else {
+        let names: Vec<&str> = subs.iter().map(|s| s.name).collect();
+        return Err(ScimError::invalid_value(format!(
+            "`{path}` {} with {}",
+            if a.multi {
+                "holds objects"
+            } else {
+                "is an object"
+            },
+            names.join(", ")
+        )));
     };
-    clean_attrs(&mut m, &subs, &format!("`{}`", a.name))?;
+    clean_attrs(&mut m, &subs, (path, &format!("`{path}`")), how)?;
     Ok(Value::Object(m))
+}
+
+/// A value of the complex attribute `a` in object form: a bare string, number or boolean is
+/// `{"value": …}` when `a` has a `value` sub-attribute; anything else is returned as it is.
+pub fn element(a: &Attr, v: Value) -> Value {
+    match v {
+        bare @ (Value::String(_) | Value::Number(_) | Value::Bool(_))
+            if a.sub.iter().any(|s| s.name == "value") =>
+        {
+            Value::Object(Map::from_iter([("value".to_string(), bare)]))
+        }
+        other => other,
+    }
 }
 
 /// Gives each attribute of one schema's object its schema spelling and type, drops nulls and
 /// empty lists, and refuses attributes the schema does not define (`invalidSyntax`: the body
-/// does not conform to the schema; `/Schemas` lists what does) and values of the wrong type
-/// (`invalidValue`). `scope` names the object in the error.
+/// does not conform to the schema; `/Schemas` lists what does), an attribute given twice in
+/// two spellings (`invalidSyntax`), and values of the wrong type (`invalidValue`). A single
+/// value may come as a list of one. `at` is the path of the object (empty for a resource or an
+/// extension), `scope` how a refusal names the object; errors name attributes by their path
+/// under `at` (`emails.value`).
 fn clean_attrs(
     obj: &mut Map<String, Value>,
     attrs: &[&'static Attr],
-    scope: &str,
+    (at, scope): (&str, &str),
+    how: &mut Cleaning<'_>,
 ) -> Result<(), ScimError> {
-    if let Some(unknown) = obj
+    let path = |name: &str| {
+        if at.is_empty() {
+            name.to_string()
+        } else {
+            format!("{at}.{name}")
+        }
+    };
+    let unknown: Vec<String> = obj
         .keys()
-        .find(|k| !attrs.iter().any(|a| a.name.eq_ignore_ascii_case(k)))
-    {
+        .filter(|k| !attrs.iter().any(|a| a.name.eq_ignore_ascii_case(k)))
+        .cloned()
+        .collect();
+    for k in unknown {
         let known: Vec<&str> = attrs.iter().map(|a| a.name).collect();
-        return Err(ScimError::invalid_syntax(format!(
-            "unknown attribute `{unknown}` in {scope} (known: {}; /Schemas describes them)",
+        let e = ScimError::invalid_syntax(format!(
+            "unknown attribute `{k}` in {scope} (known: {}; /Schemas describes them)",
             known.join(", ")
-        )));
+        ));
+        how.settle(&path(&k), Err::<(), _>(e))?;
+        obj.remove(&k);
     }
     for a in attrs {
-        let Some(key) = obj.keys().find(|k| k.eq_ignore_ascii_case(a.name)).cloned() else {
+        let p = path(a.name);
+        let mut keys: Vec<String> = obj
+            .keys()
+            .filter(|k| k.eq_ignore_ascii_case(a.name))
+            .cloned()
+            .collect();
+        // The schema's spelling first: it is the one a repair keeps.
+        keys.sort_by_key(|k| k != a.name);
+        let Some(key) = keys.first().cloned() else {
             continue;
         };
-        let v = obj.remove(&key).unwrap_or(Value::Null);
-        let one = |v: Value| match a.ty {
-            AttrType::Complex => complex_value(a, v),
-            _ => simple(a, v),
-        };
-        let v = match v {
-            Value::Null => continue,
-            Value::Array(items) if a.multi => {
-                let items = items
-                    .into_iter()
-                    .filter(|e| !e.is_null())
-                    .map(one)
-                    .collect::<Result<Vec<_>, _>>()?;
-                if items.is_empty() {
-                    continue;
-                }
-                Value::Array(items)
+        if keys.len() > 1 {
+            let e = ScimError::invalid_syntax(format!(
+                "`{p}` is given more than once: as {}",
+                keys.iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            how.settle(&p, Err::<(), _>(e))?;
+            for k in &keys[1..] {
+                obj.remove(k);
             }
-            v if a.multi => Value::Array(vec![one(v)?]),
-            v => one(v)?,
+        }
+        let v = obj.remove(&key).unwrap_or(Value::Null);
+        let cleaned = match v {
+            Value::Null => None,
+            Value::Array(items) if a.multi => {
+                let mut out = Vec::with_capacity(items.len());
+                for e in items.into_iter().filter(|e| !e.is_null()) {
+                    let r = one(a, &p, e, how);
+                    out.extend(how.settle(&p, r)?);
+                }
+                (!out.is_empty()).then_some(Value::Array(out))
+            }
+            Value::Array(mut items) => match items.len() {
+                0 => None,
+                1 => {
+                    let r = one(a, &p, items.remove(0), how);
+                    how.settle(&p, r)?
+                }
+                n => how.settle(
+                    &p,
+                    Err(ScimError::invalid_value(format!(
+                        "`{p}` holds one value, not a list of {n}"
+                    ))),
+                )?,
+            },
+            v => {
+                let r = one(a, &p, v, how).map(|x| if a.multi { Value::Array(vec![x]) } else { x });
+                how.settle(&p, r)?
+            }
         };
-        obj.insert(a.name.to_string(), v);
+        if let Some(v) = cleaned {
+            obj.insert(a.name.to_string(), v);
+        }
     }
     Ok(())
 }
 
+/// One value of `a`, typed.
+fn one(a: &'static Attr, path: &str, v: Value, how: &mut Cleaning<'_>) -> Result<Value, ScimError> {
+    match a.ty {
+        AttrType::Complex => complex_value(a, path, v, how),
+        _ => simple(a, path, v),
+    }
+}
+
 /// Cleans a resource a client sent (POST, PUT, or the result of a PATCH).
 pub fn normalize(kind: ScimKind, v: &mut Value) -> Result<(), ScimError> {
+    clean(kind, v, &mut Cleaning { dropped: None })
+}
+
+/// Brings a resource stored by an earlier hallpass, which typed only booleans, to the stored
+/// form before a PATCH applies to it: a value of the wrong type (`"name": "Ada"`), or an
+/// attribute stored in a second spelling, is dropped rather than refused, so the PATCH an
+/// identity provider deprovisions with still applies. Returns the paths of what was dropped.
+pub fn repair(kind: ScimKind, v: &mut Value) -> Result<Vec<String>, ScimError> {
+    let mut dropped = Vec::new();
+    clean(
+        kind,
+        v,
+        &mut Cleaning {
+            dropped: Some(&mut dropped),
+        },
+    )?;
+    Ok(dropped)
+}
+
+fn clean(kind: ScimKind, v: &mut Value, how: &mut Cleaning<'_>) -> Result<(), ScimError> {
     let Value::Object(obj) = v else {
         return Err(ScimError::invalid_syntax("a resource is a JSON object"));
     };
@@ -151,23 +258,29 @@ pub fn normalize(kind: ScimKind, v: &mut Value) -> Result<(), ScimError> {
         .iter()
         .filter_map(|ext| remove_ci(obj, ext).map(|e| (*ext, e)))
         .collect();
-    if let Some(urn) = obj
+    let unknown: Vec<String> = obj
         .keys()
-        .find(|k| k.to_ascii_lowercase().starts_with("urn:"))
-    {
+        .filter(|k| k.to_ascii_lowercase().starts_with("urn:"))
+        .cloned()
+        .collect();
+    for urn in unknown {
         let known = schema::extensions(kind).join(", ");
-        return Err(ScimError::invalid_syntax(format!(
+        let e = ScimError::invalid_syntax(format!(
             "unknown schema extension `{urn}` on a {} (known: {})",
             kind.name(),
             if known.is_empty() { "none" } else { &known }
-        )));
+        ));
+        how.settle(&urn, Err::<(), _>(e))?;
+        obj.remove(&urn);
     }
     let core: Vec<&'static Attr> = schema::attrs_of(kind, None).unwrap_or_default();
-    clean_attrs(obj, &core, &format!("a {}", kind.name()))?;
+    clean_attrs(obj, &core, ("", &format!("a {}", kind.name())), how)?;
     let mut schemas = vec![Value::String(schema::core_urn(kind).to_string())];
-    for (ext, mut e) in extensions {
-        let Value::Object(m) = &mut e else {
-            return Err(ScimError::invalid_value(format!("`{ext}` is an object")));
+    for (ext, e) in extensions {
+        let Value::Object(mut m) = e else {
+            let e = ScimError::invalid_value(format!("`{ext}` is an object"));
+            how.settle(ext, Err::<(), _>(e))?;
+            continue;
         };
         // An empty manager (Entra ID clears it with "") removes it; a bare id is its `value`.
         if let Some(k) = m
@@ -192,9 +305,9 @@ pub fn normalize(kind: ScimKind, v: &mut Value) -> Result<(), ScimError> {
             }
         }
         let attrs = schema::attrs_of(kind, Some(ext)).unwrap_or_default();
-        clean_attrs(m, &attrs, &format!("`{ext}`"))?;
+        clean_attrs(&mut m, &attrs, ("", &format!("`{ext}`")), how)?;
         if !m.is_empty() {
-            obj.insert(ext.to_string(), e);
+            obj.insert(ext.to_string(), Value::Object(m));
             schemas.push(Value::String(ext.to_string()));
         }
     }
@@ -394,6 +507,13 @@ mod tests {
         assert!(v.get(schema::ENTERPRISE_USER).is_none());
     }
 
+    /// `bad` as a User is refused with `scim_type`, and the detail says `says`.
+    fn refused_as(bad: &Value, scim_type: &str, says: &str) {
+        let e = normalize(ScimKind::User, &mut bad.clone()).unwrap_err();
+        assert_eq!(e.scim_type, Some(scim_type), "{bad}");
+        assert!(e.detail.contains(says), "{bad}: {}", e.detail);
+    }
+
     /// Found by the `scim_patch` fuzz target: a PATCH (or a POST, a PUT) could store a value of
     /// the wrong type (`"phoneNumbers": ["x"]`, `"title": {}`) and every GET returned it.
     #[test]
@@ -416,41 +536,102 @@ mod tests {
         normalize(ScimKind::Group, &mut g).unwrap();
         assert_eq!(g["members"], json!([{"value": "7"}, {"value": "8"}]));
 
+        // A list of one for a single value; an empty list clears it.
+        let mut v = json!({"userName": ["ada"], ent: {"manager": [], "department": ["Ops"]}});
+        normalize(ScimKind::User, &mut v).unwrap();
+        assert_eq!(v["userName"], "ada");
+        assert_eq!(v[ent], json!({"department": "Ops"}));
+
         for (bad, says) in [
             (
                 json!({"userName": "a", "title": {}}),
                 "`title` is a string, not an object",
             ),
             (
-                json!({"userName": ["a"]}),
-                "`userName` is a string, not a list",
+                json!({"userName": ["a", "b"]}),
+                "`userName` holds one value, not a list of 2",
             ),
             (
                 json!({"userName": "a", "name": "Ada"}),
-                "`name` is an object of",
+                "`name` is an object with formatted, familyName",
             ),
             (
                 json!({"userName": "a", "addresses": ["Leeds"]}),
-                "`addresses` holds an object of",
+                "`addresses` holds objects with formatted",
             ),
             (
-                json!({"userName": "a", "emails": [{"value": {}}]}),
-                "`value` is a string",
+                json!({"userName": "a", "phoneNumbers": [{"value": {}}]}),
+                "`phoneNumbers.value` is a string, not an object",
             ),
             (
                 json!({"userName": "a", "active": 1}),
                 "`active` is a boolean, not 1",
             ),
             (
-                json!({"userName": "a", ent: {"manager": []}}),
-                "`manager` is an object of",
+                json!({"userName": "a", ent: {"manager": {"value": {}}}}),
+                "`manager.value` is a string, not an object",
             ),
         ] {
-            let mut v = bad.clone();
-            let e = normalize(ScimKind::User, &mut v).unwrap_err();
-            assert_eq!(e.scim_type, Some("invalidValue"), "{bad}");
-            assert!(e.detail.contains(says), "{bad}: {}", e.detail);
+            refused_as(&bad, "invalidValue", says);
         }
+    }
+
+    /// Found reviewing the typing rule: `clean_attrs` typed the first spelling of an attribute
+    /// and kept the others, so `{"userName": "ada", "username": "bob"}` was stored with both.
+    #[test]
+    fn an_attribute_given_in_two_spellings_is_refused() {
+        for (bad, says) in [
+            (
+                json!({"userName": "ada", "username": "bob"}),
+                "`userName` is given more than once: as `userName`, `username`",
+            ),
+            (
+                json!({"userName": "a", "name": {"givenName": "A", "GIVENNAME": "B"}}),
+                "`name.givenName` is given more than once",
+            ),
+        ] {
+            refused_as(&bad, "invalidSyntax", says);
+        }
+    }
+
+    /// Found reviewing the typing rule: resources an earlier hallpass stored untyped would
+    /// have refused every PATCH, the deprovisioning `active: false` included. A PATCH now
+    /// repairs the stored resource first, dropping only what cannot be typed.
+    #[test]
+    fn repair_keeps_what_it_can_type_and_names_what_it_drops() {
+        let ent = schema::ENTERPRISE_USER;
+        // As the last release stored them: each of these passed its normalize.
+        let mut v = json!({
+            "userName": "ada", "username": "ADA", "active": true, "title": ["Engineer"],
+            "name": "Ada Lovelace", "nickName": true, "addresses": ["1 Main St"],
+            "emails": [{"value": "ada@example.com", "display": {"x": 1}}, "ada@home.example"],
+            ent: {"manager": [{"value": "3"}]},
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ent],
+        });
+        let dropped = repair(ScimKind::User, &mut v).unwrap();
+        assert_eq!(
+            dropped,
+            [
+                "userName",
+                "name",
+                "nickName",
+                "emails.display",
+                "addresses"
+            ]
+        );
+        assert_eq!(
+            v,
+            json!({
+                "userName": "ada", "active": true, "title": "Engineer",
+                "emails": [{"value": "ada@example.com"}, {"value": "ada@home.example"}],
+                ent: {"manager": {"value": "3"}},
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ent],
+            })
+        );
+        let mut again = v.clone();
+        normalize(ScimKind::User, &mut again).unwrap();
+        assert_eq!(again, v, "a repaired resource is in the stored form");
+        assert!(repair(ScimKind::User, &mut again).unwrap().is_empty());
     }
 
     #[test]

@@ -298,9 +298,9 @@ async fn read_source(
             .map_err(|errs| {
                 let shown: Vec<String> = errs.iter().take(5).map(ToString::to_string).collect();
                 format!(
-                    "{} has {} problem(s): {}",
+                    "{} has {}: {}",
                     file.path.display(),
-                    errs.len(),
+                    identity_file::problem_count(&errs),
                     shown.join("; ")
                 )
             });

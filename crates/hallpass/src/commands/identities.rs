@@ -219,8 +219,8 @@ fn read_file(a: &ImportArgs) -> Result<Snapshot, Failure> {
         Failure::Api(ApiError::invalid(
             "FILE",
             format!(
-                "{shown} has {} problem(s), nothing was imported; the first: {first}",
-                errors.len()
+                "{shown} has {}, nothing was imported; the first: {first}",
+                identity_file::problem_count(&errors)
             ),
         ))
     })
