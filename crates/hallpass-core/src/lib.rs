@@ -22,6 +22,7 @@ pub mod policy;
 pub mod policy_doc;
 pub mod request;
 pub mod scim;
+pub mod text;
 pub mod time;
 pub mod token;
 pub mod user;

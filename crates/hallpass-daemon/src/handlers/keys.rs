@@ -18,9 +18,9 @@ pub(crate) enum BadKey {
     Private,
     /// Not an OpenSSH public key (the parser's reason).
     Unreadable(String),
-    /// More than one line, or a comment with control characters. ssh-key takes the comment
-    /// to the end of the text, newlines and escape sequences included, and comments are shown
-    /// in terminals (`hallpass keys list`, the TUI).
+    /// More than one line, or a comment with control characters or bidirectional controls.
+    /// ssh-key takes the comment to the end of the text, newlines and escape sequences
+    /// included, and comments are shown in terminals (`hallpass keys list`, the TUI).
     NotOneLine,
 }
 
@@ -35,7 +35,7 @@ pub(crate) fn read_public_key(text: &str) -> Result<(PublicKey, String), BadKey>
         return Err(BadKey::NotOneLine);
     }
     let key = PublicKey::from_openssh(text).map_err(|e| BadKey::Unreadable(e.to_string()))?;
-    if key.comment().chars().any(char::is_control) {
+    if key.comment().chars().any(hallpass_core::text::unshowable) {
         return Err(BadKey::NotOneLine);
     }
     let line = key
@@ -48,11 +48,17 @@ fn view(key: &PublicKey) -> SshKeyView {
     SshKeyView {
         fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
         algorithm: key.algorithm().as_str().to_string(),
-        // A key stored before `read_public_key` refused control characters shows none.
+        // A key stored before `read_public_key` refused them shows no control characters.
         comment: key
             .comment()
             .chars()
-            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .map(|c| {
+                if hallpass_core::text::unshowable(c) {
+                    '\u{fffd}'
+                } else {
+                    c
+                }
+            })
             .collect(),
     }
 }
@@ -73,7 +79,7 @@ pub async fn add(s: &Session, c: &Caller, key: String) -> Result<Vec<SshKeyView>
                 BadKey::Unreadable(e) => format!(
                     "not an OpenSSH public key ({e}); give the one line of e.g. ~/.ssh/id_ed25519.pub"
                 ),
-                BadKey::NotOneLine => "give one key, on one line: its comment may not hold line breaks, tabs or other control characters".to_string(),
+                BadKey::NotOneLine => "give one key, on one line: its comment may not hold line breaks, tabs, other control characters or bidirectional controls".to_string(),
             },
         ))
     })?;
@@ -184,6 +190,8 @@ mod tests {
             " ada\r\nmore".to_string(),
             " a\u{1b}[2Jb".to_string(),
             " a\tb".to_string(),
+            // A right-to-left override: the comment shows as `ada@example.com`.
+            " ad\u{202E}moc.elpmaxe@a".to_string(),
         ] {
             let text = format!("{KEY}{tail}");
             assert!(
@@ -205,5 +213,7 @@ mod tests {
     fn a_stored_comment_is_shown_without_control_characters() {
         let key = PublicKey::from_openssh(&format!("{KEY} a\u{1b}[2Jb")).unwrap();
         assert_eq!(view(&key).comment, "a\u{fffd}[2Jb");
+        let key = PublicKey::from_openssh(&format!("{KEY} ad\u{202E}moc")).unwrap();
+        assert_eq!(view(&key).comment, "ad\u{fffd}moc");
     }
 }

@@ -664,5 +664,47 @@ pub(crate) fn clean_text(field: &str, s: Option<String>) -> Result<Option<String
             "must be at most 2000 printable characters",
         )));
     }
+    if t.chars().any(hallpass_core::text::is_bidi_control) {
+        return Err(Fail::Api(ApiError::invalid(
+            field,
+            "must not hold bidirectional controls (U+202A to U+202E, U+2066 to U+2069): they show text in another order than it reads",
+        )));
+    }
     Ok(Some(t.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reasons, justifications and notes are read by others in terminals and pages: what is
+    /// stored is what they see.
+    #[test]
+    fn free_text_is_refused_when_it_would_show_other_than_it_reads() {
+        let kept = clean_text("reason", Some("  fix the\nbilling job ".into()));
+        assert_eq!(kept.ok().flatten().as_deref(), Some("fix the\nbilling job"));
+        assert!(matches!(clean_text("reason", Some(" ".into())), Ok(None)));
+        for (bad, says) in [
+            ("a\rb".to_string(), "printable"),
+            ("a\u{1b}[2Jb".to_string(), "printable"),
+            ("x".repeat(2001), "printable"),
+            // Shows as "approve maintenance period" while it says the reverse.
+            (
+                "approve \u{202E}doirep ecnanetniam\u{202C}".to_string(),
+                "bidirectional",
+            ),
+            ("\u{2066}x\u{2069}".to_string(), "bidirectional"),
+        ] {
+            match clean_text("reason", Some(bad.clone())) {
+                Err(Fail::Api(e)) => {
+                    let shown = format!("{e:?}");
+                    assert!(
+                        shown.contains("reason") && shown.contains(says),
+                        "{bad:?}: {shown}"
+                    );
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
 }

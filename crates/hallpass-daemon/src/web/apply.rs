@@ -237,22 +237,30 @@ pub(crate) fn check(f: &ApplyForm, o: &Offer) -> Result<Checked, FormState> {
         }
     };
     // Browsers send a textarea's line breaks as CRLF; the rest is the RPC's rule for reasons.
-    let justification =
-        match clean_text("justification", Some(f.justification.replace("\r\n", "\n"))) {
-            Ok(None) if o.justification_required => {
-                st.errors
-                    .insert("justification", "Say why you need this access.".into());
-                None
-            }
-            Ok(j) => j,
-            Err(_) => {
-                st.errors.insert(
-                    "justification",
-                    "Keep it to 2000 characters of plain text.".into(),
-                );
-                None
-            }
-        };
+    let justification = match clean_text(
+        "justification",
+        Some(f.justification.replace("\r\n", "\n")),
+    ) {
+        Ok(None) if o.justification_required => {
+            st.errors
+                .insert("justification", "Say why you need this access.".into());
+            None
+        }
+        Ok(j) => j,
+        Err(_) => {
+            let why = if f
+                .justification
+                .chars()
+                .any(hallpass_core::text::is_bidi_control)
+            {
+                "Remove the text-direction controls (U+202A to U+202E, U+2066 to U+2069) that came with it: they show text in another order than it reads."
+            } else {
+                "Keep it to 2000 characters of plain text."
+            };
+            st.errors.insert("justification", why.into());
+            None
+        }
+    };
     let duration = match parse_duration("duration", &f.duration) {
         Ok(d) if d > o.max => {
             st.errors.insert(
@@ -662,6 +670,13 @@ mod tests {
         assert_eq!(
             st.errors.get("justification").map(String::as_str),
             Some("Say why you need this access.")
+        );
+        // A right-to-left override would show the approver other words than were sent.
+        let st = ok("on call \u{202E}tnedicni").expect_err("bidi");
+        assert!(
+            st.errors["justification"].starts_with("Remove the text-direction controls"),
+            "{:?}",
+            st.errors
         );
     }
 
