@@ -130,7 +130,11 @@ fn accepted_holds(form: &ApplyForm, c: &Checked, offer: &Offer) {
         .unwrap_or_else(|e| panic!("{form:?}: no mailbox {:?}: {e}", c.email));
     assert_eq!(mailbox.email, address, "{form:?}");
 
-    assert!(!c.duration.is_zero() && c.duration <= offer.max, "{form:?}: {:?}", c.duration);
+    assert!(
+        !c.duration.is_zero() && c.duration <= offer.max,
+        "{form:?}: {:?}",
+        c.duration
+    );
     assert_eq!(
         c.duration.subsec_nanos(),
         0,
@@ -140,22 +144,41 @@ fn accepted_holds(form: &ApplyForm, c: &Checked, offer: &Offer) {
 
     match &c.justification {
         Some(j) => {
-            assert!(!j.is_empty() && j == j.trim(), "{form:?}: justification {j:?}");
-            assert!(j.chars().count() <= 2000, "{form:?}: justification too long");
+            assert!(
+                !j.is_empty() && j == j.trim(),
+                "{form:?}: justification {j:?}"
+            );
+            assert!(
+                j.chars().count() <= 2000,
+                "{form:?}: justification too long"
+            );
             assert!(
                 !j.chars().any(|ch| ch.is_control() && ch != '\n'),
                 "{form:?}: justification {j:?} has a control character the RPC refuses"
             );
+            assert!(
+                !j.chars().any(hallpass_core::text::is_bidi_control),
+                "{form:?}: justification {j:?} has a bidirectional control the RPC refuses"
+            );
         }
         None => {
-            assert!(!offer.justification_required, "{form:?}: required, and none kept");
-            assert!(form.justification.trim().is_empty(), "{form:?}: justification lost");
+            assert!(
+                !offer.justification_required,
+                "{form:?}: required, and none kept"
+            );
+            assert!(
+                form.justification.trim().is_empty(),
+                "{form:?}: justification lost"
+            );
         }
     }
 
     match &c.ssh_key {
         Some(k) => {
-            assert!(offer.needs_ssh_key, "{form:?}: a key kept that nothing needs");
+            assert!(
+                offer.needs_ssh_key,
+                "{form:?}: a key kept that nothing needs"
+            );
             printable_line("ssh key", k, usize::MAX);
             let again = ssh_key::PublicKey::from_openssh(k)
                 .unwrap_or_else(|e| panic!("{form:?}: {k:?} does not parse back: {e}"));
@@ -175,18 +198,30 @@ fn accepted_holds(form: &ApplyForm, c: &Checked, offer: &Offer) {
     };
     match probe::check(&retyped, offer) {
         Ok(again) => assert_eq!(&again, c, "{form:?}: typed again, it is another submission"),
-        Err(st) => panic!("{form:?}: typed again as {retyped:?}, refused: {:?}", st.errors),
+        Err(st) => panic!(
+            "{form:?}: typed again as {retyped:?}, refused: {:?}",
+            st.errors
+        ),
     }
 }
 
 fn refused_holds(form: &ApplyForm, st: &FormState, offer: &Offer) {
-    assert!(!st.errors.is_empty(), "{form:?}: refused without naming a field");
+    assert!(
+        !st.errors.is_empty(),
+        "{form:?}: refused without naming a field"
+    );
     for (name, why) in &st.errors {
-        assert!(FIELDS.contains(name), "{form:?}: an error for {name}, not a field");
+        assert!(
+            FIELDS.contains(name),
+            "{form:?}: an error for {name}, not a field"
+        );
         assert!(!why.is_empty(), "{form:?}: an empty error for {name}");
     }
     if !offer.needs_ssh_key {
-        assert!(!st.errors.contains_key("ssh_key"), "{form:?}: a key refused that nothing needs");
+        assert!(
+            !st.errors.contains_key("ssh_key"),
+            "{form:?}: a key refused that nothing needs"
+        );
     }
     for name in FIELDS {
         assert_eq!(

@@ -251,24 +251,41 @@ fn parse_json(text: &str) -> Result<Snapshot, Vec<RecordError>> {
 /// login whatever its case, when only one person's login matches that way.
 #[derive(Default)]
 struct Refs {
-    /// Logins as written and e-mails as normalised → external id. A login that equals another
-    /// person's e-mail is refused by `build` (a key used twice), so a key names one person.
-    exact: HashMap<String, String>,
+    /// Logins as written and e-mails as normalised → the external id holding it, and the record
+    /// it was read at. A key names one person: [`Refs::add`] refuses a second.
+    exact: HashMap<String, (String, String)>,
     /// Lowercased login → the logins it folds from, with their external ids.
     folded: HashMap<String, Vec<(String, String)>>,
 }
 
 impl Refs {
-    fn add(&mut self, email: &str, login: Option<&str>, external_id: &str) {
-        self.exact
-            .insert(email.to_string(), external_id.to_string());
+    /// Adds a person's keys (their e-mail, and their login unless it is that e-mail: a UPN);
+    /// returns each key another record holds already, with that record.
+    fn add(
+        &mut self,
+        email: &str,
+        login: Option<&str>,
+        external_id: &str,
+        at: &str,
+    ) -> Vec<(String, String)> {
+        let mut taken = Vec::new();
+        let login = login.filter(|l| *l != email);
+        for key in std::iter::once(email).chain(login) {
+            match self.exact.get(key) {
+                Some((_, first)) => taken.push((key.to_string(), first.clone())),
+                None => {
+                    self.exact
+                        .insert(key.to_string(), (external_id.to_string(), at.to_string()));
+                }
+            }
+        }
         if let Some(l) = login {
-            self.exact.insert(l.to_string(), external_id.to_string());
             self.folded
                 .entry(l.to_lowercase())
                 .or_default()
                 .push((l.to_string(), external_id.to_string()));
         }
+        taken
     }
 
     /// The external id `reference` names, or why it names no one.
@@ -279,7 +296,7 @@ impl Refs {
                 .ok()
                 .and_then(|e| self.exact.get(&e))
         });
-        if let Some(ext) = exact {
+        if let Some((ext, _)) = exact {
             return Ok(ext.clone());
         }
         match self.folded.get(&r.to_lowercase()).map(Vec::as_slice) {
@@ -307,7 +324,6 @@ fn build(
     // Each valid person with the index of the row it came from.
     let mut people: Vec<(PersonRecord, usize)> = Vec::with_capacity(rows.len());
     let mut refs = Refs::default();
-    let mut at_of: HashMap<String, String> = HashMap::new();
     for (i, r) in rows.iter().enumerate() {
         let external_id = r
             .login
@@ -334,21 +350,14 @@ fn build(
             Ok(p) => {
                 // The id as validated (trimmed), which the sync looks people up by.
                 rec.external_id.clone_from(&p.external_id);
-                // A login may be the person's own e-mail (a UPN): one key, not a clash.
-                let login = p.login.clone().filter(|l| *l != p.email);
-                for key in [Some(p.email.clone()), login].into_iter().flatten() {
-                    if let Some(first) = at_of.get(&key) {
-                        let field = if key.contains('@') { "email" } else { "login" };
-                        errors.push(err(
-                            r.at.clone(),
-                            field,
-                            format!("`{key}` is already used by {first}"),
-                        ));
-                    } else {
-                        at_of.insert(key.clone(), r.at.clone());
-                    }
+                for (key, first) in refs.add(&p.email, p.login.as_deref(), &p.external_id, &r.at) {
+                    let field = if key.contains('@') { "email" } else { "login" };
+                    errors.push(err(
+                        r.at.clone(),
+                        field,
+                        format!("`{key}` is already used by {first}"),
+                    ));
                 }
-                refs.add(&p.email, p.login.as_deref(), &p.external_id);
             }
         }
         people.push((rec, i));

@@ -15,6 +15,30 @@ pub fn unshowable(c: char) -> bool {
     c.is_control() || is_bidi_control(c)
 }
 
+/// What keeps free text (reasons, justifications, notes: lines allowed) from being kept as typed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadText {
+    /// More characters than the field holds.
+    TooLong,
+    /// A control character other than a newline.
+    Unprintable,
+    /// A bidirectional control ([`is_bidi_control`]).
+    Bidi,
+}
+
+/// The first thing wrong with free text of at most `max` characters, if anything is.
+pub fn bad_text(t: &str, max: usize) -> Option<BadText> {
+    if t.chars().count() > max {
+        Some(BadText::TooLong)
+    } else if t.chars().any(|c| c.is_control() && c != '\n') {
+        Some(BadText::Unprintable)
+    } else if t.chars().any(is_bidi_control) {
+        Some(BadText::Bidi)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@ mod users;
 
 pub(crate) use tokens::failure_key;
 
+use hallpass_core::text::{BadText, bad_text};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -650,27 +651,34 @@ pub(crate) fn find_user(broker: &Broker, r: &UserRef) -> Result<hallpass_core::u
     found.ok_or_else(|| Fail::Api(ApiError::not_found(format!("user {r}"))))
 }
 
-/// Checks free text (reasons, justifications): trimmed, at most 2000 characters, no control
-/// characters except newlines.
-pub(crate) fn clean_text(field: &str, s: Option<String>) -> Result<Option<String>, Fail> {
+/// The longest reason, justification or note.
+pub(crate) const MAX_TEXT: usize = 2000;
+
+/// Free text (reasons, justifications, notes) as kept: trimmed, `None` when empty, refused as
+/// `hallpass_core::text::bad_text` says. The access-link form shares it and words its own refusal.
+pub(crate) fn free_text(s: Option<String>) -> Result<Option<String>, BadText> {
     let Some(s) = s else { return Ok(None) };
     let t = s.trim();
     if t.is_empty() {
         return Ok(None);
     }
-    if t.chars().count() > 2000 || t.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Fail::Api(ApiError::invalid(
-            field,
-            "must be at most 2000 printable characters",
-        )));
+    match bad_text(t, MAX_TEXT) {
+        Some(bad) => Err(bad),
+        None => Ok(Some(t.to_string())),
     }
-    if t.chars().any(hallpass_core::text::is_bidi_control) {
-        return Err(Fail::Api(ApiError::invalid(
+}
+
+/// [`free_text`] for the RPC: a refusal names `field`.
+pub(crate) fn clean_text(field: &str, s: Option<String>) -> Result<Option<String>, Fail> {
+    free_text(s).map_err(|bad| {
+        Fail::Api(ApiError::invalid(
             field,
-            "must not hold bidirectional controls (U+202A to U+202E, U+2066 to U+2069): they show text in another order than it reads",
-        )));
-    }
-    Ok(Some(t.to_string()))
+            match bad {
+                BadText::Bidi => "must not hold bidirectional controls (U+202A to U+202E, U+2066 to U+2069): they show text in another order than it reads",
+                BadText::TooLong | BadText::Unprintable => "must be at most 2000 printable characters",
+            },
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -32,10 +32,11 @@ use super::pages::{self, FormState, Offer};
 use super::{Site, see_other};
 use crate::broker::{Fail, random_hex};
 use crate::handlers::catalog::offered_targets;
-use crate::handlers::clean_text;
+use crate::handlers::free_text;
 use crate::handlers::keys::{BadKey, read_public_key};
 use crate::handlers::submit::{Draft, open_in};
 use crate::mailer;
+use hallpass_core::text::BadText;
 
 const PURPOSE: &str = "apply";
 
@@ -237,25 +238,21 @@ pub(crate) fn check(f: &ApplyForm, o: &Offer) -> Result<Checked, FormState> {
         }
     };
     // Browsers send a textarea's line breaks as CRLF; the rest is the RPC's rule for reasons.
-    let justification = match clean_text(
-        "justification",
-        Some(f.justification.replace("\r\n", "\n")),
-    ) {
+    let justification = match free_text(Some(f.justification.replace("\r\n", "\n"))) {
         Ok(None) if o.justification_required => {
             st.errors
                 .insert("justification", "Say why you need this access.".into());
             None
         }
         Ok(j) => j,
-        Err(_) => {
-            let why = if f
-                .justification
-                .chars()
-                .any(hallpass_core::text::is_bidi_control)
-            {
-                "Remove the text-direction controls (U+202A to U+202E, U+2066 to U+2069) that came with it: they show text in another order than it reads."
-            } else {
-                "Keep it to 2000 characters of plain text."
+        Err(bad) => {
+            let why = match bad {
+                BadText::Bidi => {
+                    "Remove the text-direction controls (U+202A to U+202E, U+2066 to U+2069) that came with it: they show text in another order than it reads."
+                }
+                BadText::TooLong | BadText::Unprintable => {
+                    "Keep it to 2000 characters of plain text."
+                }
             };
             st.errors.insert("justification", why.into());
             None
