@@ -422,6 +422,8 @@ pub fn group(v: &Value) -> Result<(String, Vec<String>), ScimError> {
         .ok_or_else(|| ScimError::invalid_value("a Group needs a `displayName`"))?
         .to_string();
     let mut members = Vec::new();
+    // Each PATCH of a group derives its whole list: one pass, not a scan per member.
+    let mut seen = std::collections::HashSet::new();
     if let Some(items) = get_ci(v, "members").and_then(Value::as_array) {
         for m in items {
             let id = match m {
@@ -430,7 +432,7 @@ pub fn group(v: &Value) -> Result<(String, Vec<String>), ScimError> {
                     ScimError::invalid_value("every member needs a `value` (a User id)")
                 })?,
             };
-            if !members.iter().any(|x: &String| x == id) {
+            if seen.insert(id) {
                 members.push(id.to_string());
             }
         }
